@@ -1,0 +1,242 @@
+/* reduce.c -- reductions over all elements or along one dimension, cumsum, and the
+ * broadcast-undoing sum that gradients need. */
+#include <math.h>
+#include <string.h>
+#include "ops.h"
+#include "iter.h"
+#include "interrupt.h"
+
+const char *const entro_reduce_names[ER_NREDUCE] = {
+  "sum", "mean", "prod", "max", "min", "argmax", "argmin", "var", "std", "norm", "logsumexp"
+};
+
+/* Sum of a strided run, with eight accumulators (faster, and more accurate than one). */
+static double run_sum(const double *x, int64_t n, int64_t s) {
+  double acc[8] = {0};
+  int64_t i = 0;
+  if (s == 1) {
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; k++) acc[k] += x[i + k];
+  }
+  double t = 0;
+  for (; i < n; i++) t += x[i * s];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + t;
+}
+
+/* Reduces one strided run of n > 0 elements (n == 0 only for sum/mean/prod/norm). */
+static double run_reduce(int op, const double *x, int64_t n, int64_t s, double p, int ddof) {
+  switch (op) {
+    case ER_SUM: return run_sum(x, n, s);
+    case ER_MEAN: return run_sum(x, n, s) / (double)n;
+    case ER_PROD: { double r = 1; for (int64_t i = 0; i < n; i++) r *= x[i * s]; return r; }
+    case ER_MAX: case ER_MIN: case ER_ARGMAX: case ER_ARGMIN: {
+      int want_max = op == ER_MAX || op == ER_ARGMAX;
+      double best = x[0];
+      int64_t bi = 0;
+      for (int64_t i = 1; i < n && best == best; i++) {
+        double v = x[i * s];
+        if (v != v || (want_max ? v > best : v < best)) { best = v; bi = i; }
+      }
+      return (op == ER_MAX || op == ER_MIN) ? best : (double)bi;
+    }
+    case ER_VAR: case ER_STD: {
+      double m = run_sum(x, n, s) / (double)n, acc = 0;
+      for (int64_t i = 0; i < n; i++) { double d = x[i * s] - m; acc += d * d; }
+      double v = n - ddof > 0 ? acc / (double)(n - ddof) : NAN;
+      return op == ER_VAR ? v : sqrt(v);
+    }
+    case ER_NORM: {
+      double acc = 0;
+      if (p == 2) {
+        double scale = 0;   /* scaled to avoid overflow, as dnrm2 does */
+        for (int64_t i = 0; i < n; i++) { double a = fabs(x[i * s]); if (a > scale) scale = a; }
+        if (scale == 0 || isinf(scale)) return scale;
+        for (int64_t i = 0; i < n; i++) { double a = x[i * s] / scale; acc += a * a; }
+        return scale * sqrt(acc);
+      }
+      if (p == 1) { for (int64_t i = 0; i < n; i++) acc += fabs(x[i * s]); return acc; }
+      if (isinf(p)) {
+        for (int64_t i = 0; i < n; i++) { double a = fabs(x[i * s]); if (a > acc || a != a) acc = a; }
+        return acc;
+      }
+      if (p == 0) { for (int64_t i = 0; i < n; i++) acc += x[i * s] != 0; return acc; }
+      for (int64_t i = 0; i < n; i++) acc += pow(fabs(x[i * s]), p);
+      return pow(acc, 1 / p);
+    }
+    case ER_LOGSUMEXP: {
+      double m = x[0];
+      for (int64_t i = 1; i < n; i++) if (x[i * s] > m) m = x[i * s];
+      if (isinf(m)) return m;
+      double acc = 0;
+      for (int64_t i = 0; i < n; i++) acc += exp(x[i * s] - m);
+      return m + log(acc);
+    }
+  }
+  return NAN;
+}
+
+static int needs_elements(int op) {
+  return op == ER_MAX || op == ER_MIN || op == ER_ARGMAX || op == ER_ARGMIN || op == ER_LOGSUMEXP;
+}
+
+int entro_reduce_all(int op, const entro_tensor *a, double p, int ddof, double *result) {
+  const char *name = entro_reduce_names[op];
+  if (a->numel == 0 && needs_elements(op))
+    return entro_fail(ENTRO_EINVAL, "%s: the tensor is empty", name);
+  if (a->numel == 0) {
+    *result = op == ER_PROD ? 1 : (op == ER_SUM || op == ER_NORM) ? 0 : NAN;
+    return ENTRO_OK;
+  }
+  if (entro_check_interrupt(name)) return ENTRO_EINTR;
+  entro_tensor *c = entro_tensor_contiguous(a);
+  if (!c) return entro_errcode();
+  *result = run_reduce(op, entro_data(c), c->numel, 1, p, ddof);
+  entro_tensor_release(c);
+  return entro_check_interrupt(name);
+}
+
+static void add_into_inner(void *ctx, int64_t n, double **p, const int64_t *s) {
+  (void)ctx;
+  double *o = p[0];
+  const double *x = p[1];
+  if (s[0] == 1 && s[1] == 1) for (int64_t i = 0; i < n; i++) o[i] += x[i];
+  else if (s[0] == 0) o[0] += run_sum(x, n, s[1]);
+  else for (int64_t i = 0; i < n; i++) o[i * s[0]] += x[i * s[1]];
+}
+
+entro_tensor *entro_reduce_dim(int op, entro_tensor *out, const entro_tensor *a, int dim,
+                               int keepdim, double p, int ddof) {
+  const char *name = entro_reduce_names[op];
+  char b1[200], b2[200];
+  if (dim < 0 || dim >= a->ndim) {
+    entro_fail(ENTRO_EINVAL, "%s: dimension %d out of range for shape %s", name, dim + 1,
+               entro_tensor_shape_str(b1, a));
+    return NULL;
+  }
+  int64_t len = a->shape[dim];
+  if (len == 0 && needs_elements(op)) {
+    entro_fail(ENTRO_EINVAL, "%s: dimension %d of shape %s is empty", name, dim + 1,
+               entro_tensor_shape_str(b1, a));
+    return NULL;
+  }
+  int64_t kshape[ENTRO_MAXDIM];
+  memcpy(kshape, a->shape, sizeof kshape);
+  kshape[dim] = 1;
+  /* the result, viewed with the reduced dim kept (size 1) */
+  entro_tensor *r;
+  if (out) {
+    int64_t want[ENTRO_MAXDIM];
+    int wn = 0;
+    for (int i = 0; i < a->ndim; i++) if (keepdim || i != dim) want[wn++] = kshape[i];
+    if (out->ndim != wn || memcmp(out->shape, want, (size_t)wn * sizeof *want)) {
+      entro_fail(ENTRO_EINVAL, "%s: out has shape %s, the result has shape %s", name,
+                 entro_tensor_shape_str(b1, out), entro_shape_str(b2, wn, want));
+      return NULL;
+    }
+    if (entro_tensor_check_writable(name, out)) return NULL;
+    r = keepdim ? (entro_tensor_retain(out), out) : entro_tensor_unsqueeze(out, dim);
+    entro_tensor_bump(out);
+  } else {
+    r = entro_tensor_new(a->ndim, kshape);
+  }
+  if (!r) return NULL;
+  int status = ENTRO_OK;
+  if ((op == ER_SUM || op == ER_MEAN) && a->stride[dim] != 1 && len > 1) {
+    /* accumulate whole slices: streams through memory instead of striding down columns */
+    entro_tensor_fill(r, 0);
+    entro_iter it;
+    const entro_tensor *ops[2] = {r, a};
+    entro_iter_prepare(&it, a->ndim, a->shape, 2, ops);
+    status = entro_iter_run(&it, add_into_inner, NULL, name);
+    if (!status && op == ER_MEAN) {
+      entro_tensor *m = entro_affine(r, r, 1.0 / (double)len, 0);
+      if (m) entro_tensor_release(m); else status = entro_errcode();
+    }
+  } else {
+    /* one run along dim per output element */
+    int64_t idx[ENTRO_MAXDIM] = {0};
+    int nd = a->ndim;
+    int64_t count = r->numel, since = 0;
+    for (int64_t e = 0; e < count; e++) {
+      const double *x = entro_data(a);
+      double *o = entro_data(r);
+      for (int d = 0; d < nd; d++) { x += idx[d] * a->stride[d]; o += idx[d] * r->stride[d]; }
+      *o = len == 0 ? (op == ER_PROD ? 1 : (op == ER_SUM || op == ER_NORM) ? 0 : NAN)
+                    : run_reduce(op, x, len, a->stride[dim], p, ddof);
+      if ((since += len + 1) > ((int64_t)1 << 22)) {
+        since = 0;
+        if ((status = entro_check_interrupt(name))) break;
+      }
+      for (int d = nd - 1; d >= 0; d--) {
+        if (d == dim) continue;
+        if (++idx[d] < a->shape[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+  if (status) { entro_tensor_release(r); return NULL; }
+  if (keepdim || out) {
+    if (out) { entro_tensor_release(r); entro_tensor_retain(out); return out; }
+    return r;
+  }
+  entro_tensor *v = entro_tensor_squeeze(r, dim);
+  entro_tensor_release(r);
+  return v;
+}
+
+entro_tensor *entro_cumsum(entro_tensor *out, const entro_tensor *a, int dim) {
+  char b1[200], b2[200];
+  if (dim < 0 || dim >= a->ndim) {
+    entro_fail(ENTRO_EINVAL, "cumsum: dimension %d out of range for shape %s", dim + 1,
+               entro_tensor_shape_str(b1, a));
+    return NULL;
+  }
+  entro_tensor *r;
+  if (out) {
+    if (!entro_tensor_same_shape(out, a)) {
+      entro_fail(ENTRO_EINVAL, "cumsum: out has shape %s, the result has shape %s",
+                 entro_tensor_shape_str(b1, out), entro_tensor_shape_str(b2, a));
+      return NULL;
+    }
+    if (entro_tensor_check_writable("cumsum", out)) return NULL;
+    entro_tensor_retain(out);
+    entro_tensor_bump(out);
+    r = out;
+  } else {
+    r = entro_tensor_new_like(a);
+    if (!r) return NULL;
+  }
+  /* walk the positions with index dim fixed at 0, then run along dim (works in place) */
+  int nd = a->ndim;
+  int64_t idx[ENTRO_MAXDIM] = {0}, len = a->shape[dim];
+  int64_t count = len ? a->numel / len : 0;
+  for (int64_t e = 0; e < count; e++) {
+    const double *x = entro_data(a);
+    double *o = entro_data(r);
+    for (int d = 0; d < nd; d++) { x += idx[d] * a->stride[d]; o += idx[d] * r->stride[d]; }
+    double acc = 0;
+    for (int64_t i = 0; i < len; i++) { acc += x[i * a->stride[dim]]; o[i * r->stride[dim]] = acc; }
+    for (int d = nd - 1; d >= 0; d--) {
+      if (d == dim) continue;
+      if (++idx[d] < a->shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return r;
+}
+
+entro_tensor *entro_sum_to_shape(const entro_tensor *a, int ndim, const int64_t *shape) {
+  int same = ndim == a->ndim;
+  for (int i = 0; same && i < ndim; i++) same = shape[i] == a->shape[i];
+  if (same) { entro_tensor *r = (entro_tensor *)a; entro_tensor_retain(r); return r; }
+  entro_tensor *r = entro_tensor_zeros(ndim, shape);
+  if (!r) return NULL;
+  entro_iter it;
+  const entro_tensor *ops[2] = {r, a};
+  entro_iter_prepare(&it, a->ndim, a->shape, 2, ops);
+  if (entro_iter_run(&it, add_into_inner, NULL, "sum_to_shape")) {
+    entro_tensor_release(r);
+    return NULL;
+  }
+  return r;
+}

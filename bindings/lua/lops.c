@@ -1,0 +1,323 @@
+/* lops.c -- Lua glue for the numerical kernels: arithmetic and its metamethods, elementwise
+ * math, comparisons, reductions, matrix products, indexing and joining. */
+#include <math.h>
+#include <string.h>
+#include "lentro.h"
+#include "../core/ops.h"
+
+/* Pushes a kernel's result: the caller's own userdata when it gave `out` (at outidx, or in
+ * an options table there), so in-place ops return the very object they changed. */
+static int result(lua_State *L, entro_tensor *r, int outidx) {
+  if (!r) return lt_error(L);
+  if (outidx > 0 && !lua_isnoneornil(L, outidx)) {
+    if (lua_istable(L, outidx) && !lt_test(L, outidx)) lua_getfield(L, outidx, "out");
+    else lua_pushvalue(L, outidx);
+    if (lt_test(L, -1) == r) { entro_tensor_release(r); return 1; }
+    lua_pop(L, 1);
+  }
+  lt_push(L, r);
+  return 1;
+}
+
+/* ---- arithmetic ---- */
+
+/* a op b where either may be a number; out optional (in place when out == a). */
+static int binary(lua_State *L, int op, int ia, int ib, entro_tensor *out, int outidx) {
+  entro_tensor *a = lt_test(L, ia), *b = lt_test(L, ib), *r;
+  if (a && b) r = entro_binary(op, out, a, b);
+  else if (a && lua_type(L, ib) == LUA_TNUMBER) r = entro_binary_scalar(op, out, a, lua_tonumber(L, ib), 0);
+  else if (b && lua_type(L, ia) == LUA_TNUMBER) r = entro_binary_scalar(op, out, b, lua_tonumber(L, ia), 1);
+  else if (a || b) {
+    int bad = a ? ib : ia;
+    return luaL_error(L, "%s: expected a tensor or a number, got %s", entro_binop_names[op],
+                      luaL_typename(L, bad));
+  } else {
+    return luaL_error(L, "%s: expected a tensor, got %s and %s", entro_binop_names[op],
+                      luaL_typename(L, ia), luaL_typename(L, ib));
+  }
+  return result(L, r, outidx);
+}
+
+#define BIN(NAME, OP)                                                                        \
+  static int m_##NAME(lua_State *L) {                                                        \
+    lt_check(L, 1);                                                                          \
+    return binary(L, OP, 1, 2, lt_out(L, 3), 3);                                             \
+  }                                                                                          \
+  static int m_##NAME##_(lua_State *L) { return binary(L, OP, 1, 2, lt_check(L, 1), 1); }
+
+BIN(add, EB_ADD) BIN(sub, EB_SUB) BIN(mul, EB_MUL) BIN(div, EB_DIV) BIN(pow, EB_POW)
+BIN(maximum, EB_MAX) BIN(minimum, EB_MIN) BIN(atan2, EB_ATAN2) BIN(fmod, EB_FMOD)
+BIN(eq, EB_EQ) BIN(ne, EB_NE) BIN(lt, EB_LT) BIN(le, EB_LE) BIN(gt, EB_GT) BIN(ge, EB_GE)
+
+#define MM(NAME, OP) static int mm_##NAME(lua_State *L) { return binary(L, OP, 1, 2, NULL, 0); }
+MM(add, EB_ADD) MM(sub, EB_SUB) MM(mul, EB_MUL) MM(div, EB_DIV) MM(pow, EB_POW)
+
+static int mm_unm(lua_State *L) { lt_push(L, entro_unary(EU_NEG, NULL, lt_check(L, 1))); return 1; }
+
+/* y:axpy_(alpha, x): y += alpha * x */
+static int m_axpy_(lua_State *L) {
+  entro_tensor *y = lt_check(L, 1);
+  double alpha = luaL_checknumber(L, 2);
+  if (entro_axpy(y, alpha, lt_check(L, 3))) return lt_error(L);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* x:affine(alpha, beta [, out]): alpha * x + beta in one pass */
+static int m_affine(lua_State *L) {
+  entro_tensor *x = lt_check(L, 1);
+  return result(L, entro_affine(lt_out(L, 4), x, luaL_checknumber(L, 2), luaL_optnumber(L, 3, 0)), 4);
+}
+
+/* ---- unary math ---- */
+
+static int unary(lua_State *L, int op, int inplace) {
+  entro_tensor *x = lt_check(L, 1);
+  return result(L, entro_unary(op, inplace ? x : lt_out(L, 2), x), inplace ? 1 : 2);
+}
+
+#define UN(NAME, OP)                                                    \
+  static int m_##NAME(lua_State *L) { return unary(L, OP, 0); }         \
+  static int m_##NAME##_(lua_State *L) { return unary(L, OP, 1); }
+
+UN(neg, EU_NEG) UN(exp, EU_EXP) UN(log, EU_LOG) UN(sqrt, EU_SQRT) UN(abs, EU_ABS)
+UN(sign, EU_SIGN) UN(tanh, EU_TANH) UN(sigmoid, EU_SIGMOID) UN(relu, EU_RELU) UN(sin, EU_SIN)
+UN(cos, EU_COS) UN(floor, EU_FLOOR) UN(ceil, EU_CEIL) UN(round, EU_ROUND) UN(reciprocal, EU_RECIP)
+UN(square, EU_SQUARE) UN(log1p, EU_LOG1P) UN(expm1, EU_EXPM1) UN(softplus, EU_SOFTPLUS)
+UN(gelu, EU_GELU) UN(isnan, EU_ISNAN)
+
+static int clamp(lua_State *L, int inplace) {
+  entro_tensor *x = lt_check(L, 1);
+  double lo = luaL_optnumber(L, 2, -HUGE_VAL), hi = luaL_optnumber(L, 3, HUGE_VAL);
+  return result(L, entro_clamp(inplace ? x : lt_out(L, 4), x, lo, hi), inplace ? 1 : 4);
+}
+static int m_clamp(lua_State *L) { return clamp(L, 0); }
+static int m_clamp_(lua_State *L) { return clamp(L, 1); }
+
+static int m_leaky_relu(lua_State *L) {
+  entro_tensor *x = lt_check(L, 1);
+  return result(L, entro_leaky_relu(lt_out(L, 3), x, luaL_optnumber(L, 2, 0.01)), 3);
+}
+
+/* tensor.where(cond, a, b): a and b may be numbers */
+static int l_where(lua_State *L) {
+  entro_tensor *c = lt_check(L, 1);
+  int oa, ob;
+  entro_tensor *a = lt_tensor_or_number(L, 2, &oa), *b = lt_tensor_or_number(L, 3, &ob);
+  entro_tensor *r = entro_where(lt_out(L, 4), c, a, b);
+  if (oa) entro_tensor_release(a);
+  if (ob) entro_tensor_release(b);
+  return result(L, r, 4);
+}
+
+/* ---- reductions ---- */
+
+/* Reads a trailing options table {unbiased = bool}, returning ddof. */
+static int read_ddof(lua_State *L) {
+  int top = lua_gettop(L);
+  if (top >= 2 && lua_istable(L, top)) {
+    lua_getfield(L, top, "unbiased");
+    int ddof = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_settop(L, top - 1);
+    return ddof;
+  }
+  return 1;
+}
+
+/* x:op() -> number; x:op(dim [, keepdim]) -> tensor. p is read for norm. */
+static int reduce(lua_State *L, int op) {
+  entro_tensor *x = lt_check(L, 1);
+  int ddof = (op == ER_VAR || op == ER_STD) ? read_ddof(L) : 0;
+  double p = 2;
+  int dimarg = 2;
+  if (op == ER_NORM) {
+    if (lua_type(L, 2) == LUA_TSTRING && !strcmp(lua_tostring(L, 2), "inf")) p = HUGE_VAL;
+    else p = luaL_optnumber(L, 2, 2);
+    dimarg = 3;
+  }
+  if (lua_isnoneornil(L, dimarg)) {
+    double v;
+    if (entro_reduce_all(op, x, p, ddof, &v)) return lt_error(L);
+    if (op == ER_ARGMAX || op == ER_ARGMIN) lua_pushinteger(L, (lua_Integer)v + 1);
+    else lua_pushnumber(L, v);
+    return 1;
+  }
+  int d = lt_dim(L, dimarg, x->ndim, entro_reduce_names[op]);
+  int keep = lua_toboolean(L, dimarg + 1);
+  entro_tensor *r = entro_reduce_dim(op, NULL, x, d, keep, p, ddof);
+  if (r && (op == ER_ARGMAX || op == ER_ARGMIN)) {   /* 0-based -> 1-based */
+    entro_tensor *s = entro_affine(r, r, 1, 1);
+    entro_tensor_release(s);
+  }
+  lt_push(L, r);
+  if (op == ER_MAX || op == ER_MIN) {   /* values and 1-based indices, as torch.max(x, dim) */
+    entro_tensor *i = entro_reduce_dim(op == ER_MAX ? ER_ARGMAX : ER_ARGMIN, NULL, x, d, keep, p, 0);
+    if (i) { entro_tensor *s = entro_affine(i, i, 1, 1); entro_tensor_release(s); }
+    lt_push(L, i);
+    return 2;
+  }
+  return 1;
+}
+
+#define RED(NAME, OP) static int m_##NAME(lua_State *L) { return reduce(L, OP); }
+RED(sum, ER_SUM) RED(mean, ER_MEAN) RED(prod, ER_PROD) RED(max, ER_MAX) RED(min, ER_MIN)
+RED(argmax, ER_ARGMAX) RED(argmin, ER_ARGMIN) RED(var, ER_VAR) RED(std, ER_STD)
+RED(norm, ER_NORM) RED(logsumexp, ER_LOGSUMEXP)
+
+static int m_cumsum(lua_State *L) {
+  entro_tensor *x = lt_check(L, 1);
+  int d = x->ndim ? lt_optdim(L, 2, x->ndim, "cumsum", 0) : 0;
+  if (x->ndim == 0) { lt_push(L, entro_tensor_clone(x)); return 1; }
+  return result(L, entro_cumsum(lt_out(L, 3), x, d), 3);
+}
+
+/* ---- products ---- */
+
+static int m_matmul(lua_State *L) {
+  entro_tensor *a = lt_check(L, 1), *b = lt_check(L, 2);
+  return result(L, entro_matmul(lt_out(L, 3), a, b), 3);
+}
+
+static int m_dot(lua_State *L) {
+  int st;
+  double d = entro_dot(lt_check(L, 1), lt_check(L, 2), &st);
+  if (st) return lt_error(L);
+  lua_pushnumber(L, d);
+  return 1;
+}
+
+static int m_outer(lua_State *L) {
+  entro_tensor *a = lt_check(L, 1), *b = lt_check(L, 2);
+  return result(L, entro_outer(lt_out(L, 3), a, b), 3);
+}
+
+/* ---- indexing ---- */
+
+/* 1-based indices (a Lua array or a tensor) to a new tensor of 0-based doubles. The one
+ * place where index tensors change base. */
+static entro_tensor *indices0(lua_State *L, int idx, const char *op) {
+  entro_tensor *t = lt_test(L, idx), *r;
+  if (t) {
+    r = entro_affine(NULL, t, 1, -1);
+  } else if (lua_istable(L, idx)) {
+    int64_t n = (int64_t)luaL_len(L, idx);
+    r = entro_tensor_new(1, &n);
+    if (!r) lt_error(L);
+    for (int64_t i = 0; i < n; i++) {
+      lua_geti(L, idx, i + 1);
+      if (lua_type(L, -1) != LUA_TNUMBER) {
+        entro_tensor_release(r);
+        luaL_error(L, "%s: index %lld is a %s, expected a number", op, (long long)i + 1,
+                   luaL_typename(L, -1));
+      }
+      entro_data(r)[i] = lua_tonumber(L, -1) - 1;
+      lua_pop(L, 1);
+    }
+  } else {
+    luaL_error(L, "%s: indices must be a tensor or a table, got %s", op, luaL_typename(L, idx));
+    return NULL;
+  }
+  if (!r) lt_error(L);
+  return r;
+}
+
+static int m_index_select(lua_State *L) {
+  entro_tensor *x = lt_check(L, 1);
+  int d = lt_dim(L, 2, x->ndim, "index_select");
+  entro_tensor *i = indices0(L, 3, "index_select");
+  entro_tensor *r = entro_index_select(x, d, i);
+  entro_tensor_release(i);
+  lt_push(L, r);
+  return 1;
+}
+
+static int m_gather(lua_State *L) {
+  entro_tensor *x = lt_check(L, 1);
+  int d = lt_dim(L, 2, x->ndim, "gather");
+  entro_tensor *i = indices0(L, 3, "gather");
+  entro_tensor *r = entro_gather(x, d, i);
+  entro_tensor_release(i);
+  lt_push(L, r);
+  return 1;
+}
+
+static int m_scatter_add_(lua_State *L) {
+  entro_tensor *x = lt_check(L, 1);
+  int d = lt_dim(L, 2, x->ndim, "scatter_add");
+  entro_tensor *src = lt_check(L, 4);
+  entro_tensor *i = indices0(L, 3, "scatter_add");
+  int st = entro_scatter_add(x, d, i, src);
+  entro_tensor_release(i);
+  if (st) return lt_error(L);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int m_masked_select(lua_State *L) {
+  lt_push(L, entro_masked_select(lt_check(L, 1), lt_check(L, 2)));
+  return 1;
+}
+
+/* tensor.cat({a, b, ...}, dim) and tensor.stack({a, b, ...}, dim) */
+static int join(lua_State *L, int stack) {
+  const char *op = stack ? "stack" : "cat";
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int n = (int)luaL_len(L, 1);
+  if (n == 0) return luaL_error(L, "%s: no tensors given", op);
+  if (n > 100000) return luaL_error(L, "%s: too many tensors (%d)", op, n);
+  const entro_tensor **ts = lua_newuserdatauv(L, (size_t)n * sizeof *ts, 0);
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, 1, i + 1);
+    ts[i] = lt_test(L, -1);
+    if (!ts[i]) return luaL_error(L, "%s: element %d is a %s, expected a tensor", op, i + 1, luaL_typename(L, -1));
+    lua_pop(L, 1);   /* still referenced by the table */
+  }
+  int nd = ts[0]->ndim + (stack ? 1 : 0);
+  int d = nd == 0 ? 0 : lt_optdim(L, 2, nd, op, 0);
+  lt_push(L, stack ? entro_stack(n, ts, d) : entro_cat(n, ts, d));
+  return 1;
+}
+static int l_cat(lua_State *L) { return join(L, 0); }
+static int l_stack(lua_State *L) { return join(L, 1); }
+
+#define PAIR(NAME) {#NAME, m_##NAME}, {#NAME "_", m_##NAME##_}
+static const luaL_Reg methods[] = {
+  PAIR(add), PAIR(sub), PAIR(mul), PAIR(div), PAIR(pow), PAIR(maximum), PAIR(minimum),
+  PAIR(atan2), PAIR(fmod), PAIR(eq), PAIR(ne), PAIR(lt), PAIR(le), PAIR(gt), PAIR(ge),
+  PAIR(neg), PAIR(exp), PAIR(log), PAIR(sqrt), PAIR(abs), PAIR(sign), PAIR(tanh),
+  PAIR(sigmoid), PAIR(relu), PAIR(sin), PAIR(cos), PAIR(floor), PAIR(ceil), PAIR(round),
+  PAIR(reciprocal), PAIR(square), PAIR(log1p), PAIR(expm1), PAIR(softplus), PAIR(gelu),
+  PAIR(isnan), PAIR(clamp),
+  {"axpy_", m_axpy_}, {"affine", m_affine}, {"leaky_relu", m_leaky_relu},
+  {"sum", m_sum}, {"mean", m_mean}, {"prod", m_prod}, {"max", m_max}, {"min", m_min},
+  {"argmax", m_argmax}, {"argmin", m_argmin}, {"var", m_var}, {"std", m_std},
+  {"norm", m_norm}, {"logsumexp", m_logsumexp}, {"cumsum", m_cumsum},
+  {"matmul", m_matmul}, {"dot", m_dot}, {"outer", m_outer},
+  {"index_select", m_index_select}, {"gather", m_gather}, {"scatter_add_", m_scatter_add_},
+  {"masked_select", m_masked_select},
+  {NULL, NULL}
+};
+
+static const luaL_Reg metamethods[] = {
+  {"__add", mm_add}, {"__sub", mm_sub}, {"__mul", mm_mul}, {"__div", mm_div},
+  {"__pow", mm_pow}, {"__unm", mm_unm}, {NULL, NULL}
+};
+
+void lt_open_ops(lua_State *L, int meth, int mod) {
+  lua_pushvalue(L, meth);
+  luaL_setfuncs(L, methods, 0);
+  lua_pop(L, 1);
+  luaL_getmetatable(L, ENTRO_TENSOR_MT);
+  luaL_setfuncs(L, metamethods, 0);
+  lua_pop(L, 1);
+  /* every method is also a module function: tensor.exp(x), tensor.matmul(a, b) */
+  for (const luaL_Reg *r = methods; r->name; r++) {
+    lua_pushcfunction(L, r->func);
+    lua_setfield(L, mod, r->name);
+  }
+  lua_pushcfunction(L, l_where); lua_setfield(L, mod, "where");
+  lua_pushcfunction(L, l_where); lua_setfield(L, meth, "where");
+  lua_pushcfunction(L, l_cat); lua_setfield(L, mod, "cat");
+  lua_pushcfunction(L, l_stack); lua_setfield(L, mod, "stack");
+}
