@@ -13,7 +13,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings -Wredundant-decls
         -Wstrict-prototypes -Wold-style-definition -Wnested-externs
 OPT ?= -O2 -ftree-vectorize -fno-math-errno
 CFLAGS_ALL := -std=gnu11 -g -fPIC $(OPT) $(WARN) $(LUA_CFLAGS) $(CFLAGS)
-LDLIBS_CORE := -ldl -lm -lpthread
+LDLIBS_CORE := -ldl -lm -lpthread -lz
 
 BUILD ?= build
 CORE_SRC := $(wildcard bindings/core/*.c)
@@ -80,15 +80,20 @@ c-tests: $(C_TESTS)
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  build-asan/entro c-tests
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  ENTRO=build-asan/entro C_TESTS="$(patsubst $(BUILD)/%,build-asan/%,$(C_TESTS))" ENTRO_ASAN=1 sh tests/run.sh
 
 build-asan/entro: $(VM_OBJ) $(LUA_OBJ) $(CORE_OBJ)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LUA_LIBS) -lreadline $(LDLIBS_CORE) $(LDFLAGS)
 
-bench: deps all
-	@./entro bench/run.lua
+# entro against PyTorch, with OpenBLAS and plain-C references (bench/README.md)
+bench: deps all $(BUILD)/bench/cref
+	@ENTRO_BENCH_CREF=$(BUILD)/bench/cref ./entro bench/run.lua
+
+$(BUILD)/bench/cref: bench/cref.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -march=native $(WARN) -o $@ $< -lopenblas -lpthread
 
 demo: deps all
 	@./entro scripts/examples/quickstart.lua

@@ -9,6 +9,8 @@
 int host_docall(lua_State *L, int narg, int nres);
 /* Prints the message on top of the stack (if any) to stderr; returns status. */
 int host_report(lua_State *L, int status);
+/* For signal handlers: true on the main thread; elsewhere passes sig on to it. */
+int host_on_main_thread(int sig);
 /* Runs the read-eval-print loop until end of input. */
 void host_repl(lua_State *L);
 

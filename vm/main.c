@@ -4,6 +4,8 @@
  *
  * Modelled on lua.c: arguments reach the script in `arg`, errors print with a traceback,
  * Ctrl-C interrupts Lua code through a hook and long C kernels through a flag. */
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +17,6 @@
 #include "host.h"
 #include "../bindings/lua/lentro.h"
 #include "../bindings/core/interrupt.h"
-
-
 
 static lua_State *globalL;
 static const char *progname = "entro";
@@ -42,8 +42,19 @@ static void lstop(lua_State *L, lua_Debug *ar) {
   luaL_error(L, "interrupted!");
 }
 
+static pthread_t main_thread;
+
+/* The kernel hands a process signal to any thread that does not block it, OpenBLAS's
+ * workers included; the handlers pass it on to the main thread, whose waits it must end. */
+int host_on_main_thread(int sig) {
+  if (pthread_equal(pthread_self(), main_thread)) return 1;
+  pthread_kill(main_thread, sig);
+  return 0;
+}
+
 static void laction(int sig) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+  if (!host_on_main_thread(sig)) return;
   signal(sig, SIG_DFL);   /* a second Ctrl-C while this one is pending kills the process */
   entro_interrupted = 1;
   lua_sethook(globalL, lstop, flag, 1);
@@ -65,9 +76,14 @@ int host_docall(lua_State *L, int narg, int nres) {
   lua_insert(L, base);
   globalL = L;
   entro_interrupted = 0;
-  signal(SIGINT, laction);
+  /* no SA_RESTART, so Ctrl-C also ends a blocking read (io.read) */
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = laction;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old);
   int status = lua_pcall(L, narg, nres, base);
-  signal(SIGINT, SIG_DFL);
+  sigaction(SIGINT, &old, NULL);   /* the REPL's handler, or the default */
   lua_sethook(L, NULL, 0, 0);
   entro_interrupted = 0;
   lua_remove(L, base);
@@ -77,6 +93,7 @@ int host_docall(lua_State *L, int narg, int nres) {
 int host_report(lua_State *L, int status) {
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
+    fflush(stdout);   /* what the chunk printed comes first */
     fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object is not a string)");
     fflush(stderr);
     lua_pop(L, 1);
@@ -94,6 +111,13 @@ typedef struct {
   int nexec;
 } options;
 
+static int is_integer(const char *s) {
+  char *end;
+  errno = 0;
+  strtoll(s, &end, 10);
+  return end != s && *end == '\0' && errno == 0;
+}
+
 static int parse(int argc, char **argv, options *o) {
   memset(o, 0, sizeof *o);
   for (int i = 1; i < argc; i++) {
@@ -105,12 +129,11 @@ static int parse(int argc, char **argv, options *o) {
     } else if (!strcmp(a, "-i")) {
       o->interactive = 1;
     } else if (!strcmp(a, "--seed")) {
-      if (++i >= argc) { fprintf(stderr, "entro: --seed needs a number\n"); return -1; }
-      char *end;
-      strtoll(argv[i], &end, 10);
-      if (*end || end == argv[i]) { fprintf(stderr, "entro: --seed needs an integer, got '%s'\n", argv[i]); return -1; }
+      if (++i >= argc) { fprintf(stderr, "entro: --seed needs a number\n%s", usage); return -1; }
+      if (!is_integer(argv[i])) { fprintf(stderr, "entro: --seed needs an integer, got '%s'\n", argv[i]); return -1; }
       setenv("ENTRO_SEED", argv[i], 1);
     } else if (!strncmp(a, "--seed=", 7)) {
+      if (!is_integer(a + 7)) { fprintf(stderr, "entro: --seed needs an integer, got '%s'\n", a + 7); return -1; }
       setenv("ENTRO_SEED", a + 7, 1);
     } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
       setenv("ENTRO_QUIET", "1", 1);
@@ -213,8 +236,6 @@ static int pmain(lua_State *L) {
     host_repl(L);
   } else if (!o->script && o->nexec == 0) {
     if (isatty(STDIN_FILENO)) {
-      printf("entro %s -- the thermodynamics-of-learning laboratory (Lua 5.4). help() for help.\n",
-             ENTRO_VERSION);
       host_repl(L);
     } else if (run_chunk(L, luaL_loadfile(L, NULL)) != LUA_OK) {
       return 0;
@@ -226,7 +247,7 @@ static int pmain(lua_State *L) {
 
 int main(int argc, char **argv) {
   options o;
-  if (argv[0] && argv[0][0]) progname = "entro";
+  main_thread = pthread_self();
   if (parse(argc, argv, &o) < 0) return EXIT_FAILURE;
   if (o.version) {
     printf("entro %s (%s)\n", ENTRO_VERSION, LUA_RELEASE);

@@ -9,37 +9,73 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <unistd.h>
 #include <readline/readline.h>
 #include <readline/history.h>
 #include <lua.h>
 #include <lauxlib.h>
 #include "host.h"
+#include "../bindings/lua/lentro.h"
 
 #define PROMPT "> "
 #define PROMPT2 ">> "
 #define HISTORY_FILE ".entro_history"
 #define HISTORY_MAX 1000
+#define CHUNK_EOF (-1)    /* read_chunk: the input ended */
+#define CHUNK_NONE (-2)   /* read_chunk: an empty line, or Ctrl-C dropped the chunk */
 
 static lua_State *replL;
 static int use_readline;
 static volatile sig_atomic_t prompt_interrupted;
 static char history_path[4096];
 
-/* ---- input ---- */
+/* ---- input ----
+ *
+ * Readline's callback interface, so that Ctrl-C can abandon a line: the blocking readline()
+ * retries its read after a signal and cannot be left without a longjmp. SIGINT is blocked
+ * except inside pselect, so a Ctrl-C is either seen before waiting or ends the wait. */
 
-static void on_sigint_at_prompt(int sig) {
-  (void)sig;
-  prompt_interrupted = 1;
+static void on_sigint(int sig) {
+  if (host_on_main_thread(sig)) prompt_interrupted = 1;
 }
 
-/* Called by readline when a read was interrupted by a signal: abandon the line. */
-static int signal_event(void) {
-  if (prompt_interrupted) {
-    rl_replace_line("", 0);
-    rl_done = 1;
+static char *rl_result;
+static int rl_finished;
+
+static void on_line(char *line) {
+  rl_result = line;
+  rl_finished = 1;
+  rl_callback_handler_remove();
+}
+
+static char *read_terminal(const char *prompt) {
+  sigset_t block, orig;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigprocmask(SIG_BLOCK, &block, &orig);
+  rl_result = NULL;
+  rl_finished = 0;
+  rl_callback_handler_install(prompt, on_line);
+  while (!rl_finished && !prompt_interrupted) {
+    fd_set in;
+    FD_ZERO(&in);
+    FD_SET(STDIN_FILENO, &in);
+    if (pselect(STDIN_FILENO + 1, &in, NULL, NULL, NULL, &orig) >= 0) {
+      rl_callback_read_char();
+    } else if (errno != EINTR) {   /* the terminal went away: end of input */
+      rl_callback_handler_remove();
+      break;
+    }
   }
-  return 0;
+  if (!rl_finished && prompt_interrupted) {   /* Ctrl-C: drop the line and any search */
+    rl_free_line_state();
+    rl_callback_sigcleanup();
+    rl_cleanup_after_signal();
+    rl_callback_handler_remove();
+  }
+  sigprocmask(SIG_SETMASK, &orig, NULL);
+  return rl_result;
 }
 
 /* Reads one line into a malloc'd string (without the newline); NULL at end of input.
@@ -63,20 +99,15 @@ static char *read_line(const char *prompt, int *cancelled) {
     buf[n] = '\0';
     return buf;
   }
-  struct sigaction sa, old;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint_at_prompt;   /* no SA_RESTART: the read returns EINTR */
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old);
   prompt_interrupted = 0;
-  char *line = readline(prompt);
-  sigaction(SIGINT, &old, NULL);
+  char *line = read_terminal(prompt);
   if (prompt_interrupted) {
     *cancelled = 1;
     prompt_interrupted = 0;
     fputs("^C\n", stdout);
     fflush(stdout);
-    if (!line) line = strdup("");
+    free(line);
+    line = strdup("");
   }
   return line;
 }
@@ -204,11 +235,12 @@ static char **complete(const char *text, int start, int end) {
 
 /* ---- evaluation ---- */
 
+/* Is the load status on top a syntax error at the end of the input (more lines may fix it)? */
 static int incomplete(lua_State *L, int status) {
   if (status == LUA_ERRSYNTAX) {
     size_t lmsg;
     const char *msg = lua_tolstring(L, -1, &lmsg);
-    if (lmsg >= 5 && !strcmp(msg + lmsg - 5, "<eof>")) { lua_pop(L, 1); return 1; }
+    return lmsg >= 5 && !strcmp(msg + lmsg - 5, "<eof>");
   }
   return 0;
 }
@@ -231,15 +263,56 @@ static void print_results(lua_State *L, int n) {
     fprintf(stderr, "entro: error calling print (%s)\n", lua_tostring(L, -1));
 }
 
+/* Reads a whole chunk and leaves it loaded on the stack (LUA_OK) or a syntax error message
+ * there; or pushes nothing and returns CHUNK_EOF or CHUNK_NONE. */
+static int read_chunk(lua_State *L) {
+  int cancelled;
+  char *line = read_line(PROMPT, &cancelled);
+  if (!line) return CHUNK_EOF;
+  if (cancelled || !*line) { free(line); return CHUNK_NONE; }
+  /* first as an expression, then as statements, reading more while incomplete */
+  int status = try_expression(L, line);
+  if (status == LUA_OK) {
+    if (use_readline) add_history(line);
+    free(line);
+    return status;
+  }
+  lua_pushstring(L, line);
+  free(line);
+  for (;;) {
+    size_t len;
+    const char *buf = lua_tolstring(L, -1, &len);
+    status = luaL_loadbuffer(L, buf, len, "=stdin");
+    if (!incomplete(L, status)) break;
+    char *more = read_line(PROMPT2, &cancelled);
+    if (!more) break;                                 /* end of input: report the <eof> error */
+    lua_pop(L, 1);
+    if (cancelled) { free(more); lua_pop(L, 1); return CHUNK_NONE; }
+    lua_pushliteral(L, "\n");
+    lua_pushstring(L, more);
+    free(more);
+    lua_concat(L, 3);
+  }
+  if (use_readline) add_history(lua_tostring(L, -2));   /* history gets the whole chunk */
+  lua_remove(L, -2);
+  return status;
+}
+
 void host_repl(lua_State *L) {
+  struct sigaction sa, old;
   replL = L;
   use_readline = isatty(STDIN_FILENO);
   if (use_readline) {
+    printf("entro %s -- the thermodynamics-of-learning laboratory (Lua 5.4). help() for help.\n",
+           ENTRO_VERSION);
     rl_readline_name = "entro";
     rl_attempted_completion_function = complete;
     rl_completer_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^~#[)]}";
-    rl_catch_signals = 0;
-    rl_signal_event_hook = signal_event;
+    rl_catch_signals = 0;   /* Ctrl-C is ours: on_sigint, here and between evaluations */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;   /* no SA_RESTART: the wait for input returns EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
     const char *home = getenv("HOME");
     if (home && snprintf(history_path, sizeof history_path, "%s/%s", home, HISTORY_FILE) <
                     (int)sizeof history_path) {
@@ -250,41 +323,20 @@ void host_repl(lua_State *L) {
     stifle_history(HISTORY_MAX);
   }
   for (;;) {
-    int cancelled;
-    char *line = read_line(PROMPT, &cancelled);
-    if (!line) break;
-    if (cancelled || !*line) { free(line); continue; }
     int top = lua_gettop(L);
-    /* first as an expression, then as statements, reading more while incomplete */
-    int status = try_expression(L, line);
-    if (status != LUA_OK) {
-      lua_pushstring(L, line);
-      for (;;) {
-        size_t len;
-        const char *buf = lua_tolstring(L, -1, &len);
-        status = luaL_loadbuffer(L, buf, len, "=stdin");
-        if (!incomplete(L, status)) break;
-        char *more = read_line(PROMPT2, &cancelled);
-        if (!more || cancelled) { free(more); status = -1; break; }
-        lua_pushliteral(L, "\n");
-        lua_pushstring(L, more);
-        free(more);
-        lua_concat(L, 3);
-      }
-      if (status == -1) { lua_settop(L, top); free(line); continue; }
-      /* history gets the whole chunk */
-      if (use_readline) add_history(lua_tostring(L, -2));
-      lua_remove(L, -2);
-    } else if (use_readline) {
-      add_history(line);
-    }
-    free(line);
+    int status = read_chunk(L);
+    if (status == CHUNK_EOF) break;
+    if (status == CHUNK_NONE) continue;
     if (status == LUA_OK) status = host_docall(L, 0, LUA_MULTRET);
     if (status == LUA_OK) print_results(L, lua_gettop(L) - top);
     else host_report(L, status);
     lua_settop(L, top);
+    fflush(stdout);
     if (use_readline && history_path[0]) write_history(history_path);
   }
-  if (use_readline) fputc('\n', stdout);
+  if (use_readline) {
+    fputc('\n', stdout);
+    sigaction(SIGINT, &old, NULL);
+  }
   fflush(stdout);
 }

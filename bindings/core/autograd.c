@@ -1,11 +1,272 @@
-/* autograd.c -- tape nodes and the backward pass. */
+/* autograd.c -- tape nodes and the backward pass (Kahn's algorithm over the graph). */
 #include <stdlib.h>
+#include <string.h>
 #include "autograd.h"
+#include "ops.h"
+
+int entro_grad_mode = 1;
+
+entro_node *entro_node_new(const char *name, entro_backward_fn bw, int n_in,
+                           entro_tensor *const *inputs) {
+  entro_node *n = calloc(1, sizeof *n + (size_t)n_in * sizeof n->in[0]);
+  if (!n) { entro_fail(ENTRO_ENOMEM, "%s: out of memory recording the op", name); return NULL; }
+  n->refs = 1;
+  n->name = name;
+  n->backward = bw;
+  n->n_in = n_in;
+  for (int i = 0; i < n_in; i++)
+    if (entro_requires_grad(inputs[i])) {
+      n->in[i] = inputs[i];
+      entro_tensor_retain(inputs[i]);
+    }
+  return n;
+}
+
+void entro_node_save(entro_node *n, int slot, entro_tensor *t) {
+  if (!t) return;
+  entro_tensor_retain(t);
+  entro_tensor_release(n->saved[slot]);
+  n->saved[slot] = t;
+  n->saved_version[slot] = t->st->version;
+}
+
+int entro_node_check_saved(entro_node *n) {
+  for (int i = 0; i < ENTRO_NODE_MAXSAVED; i++) {
+    entro_tensor *t = n->saved[i];
+    if (t && t->st->version != n->saved_version[i])
+      return entro_fail(ENTRO_EINVAL, "backward: a tensor that %s needs was modified in place "
+                        "after the op (storage version %u, saved at %u); use an out-of-place op",
+                        n->name, t->st->version, n->saved_version[i]);
+  }
+  return ENTRO_OK;
+}
+
+void entro_node_attach(entro_node *n, entro_tensor *out) {
+  entro_node_release(out->grad_fn);
+  out->grad_fn = n;
+  out->flags |= ENTRO_REQUIRES_GRAD;
+}
+
+/* Drops what the node holds for backward; the node itself lives while outputs refer to it. */
+static void node_free_graph(entro_node *n) {
+  for (int i = 0; i < n->n_in; i++) { entro_tensor_release(n->in[i]); n->in[i] = NULL; }
+  for (int i = 0; i < ENTRO_NODE_MAXSAVED; i++) { entro_tensor_release(n->saved[i]); n->saved[i] = NULL; }
+  entro_tensor_release(n->gacc);
+  n->gacc = NULL;
+  n->backward = NULL;
+}
 
 void entro_node_release(entro_node *n) {
   if (!n || --n->refs > 0) return;
-  for (int i = 0; i < n->n_in; i++) entro_tensor_release(n->in[i]);
-  for (int i = 0; i < ENTRO_NODE_MAXSAVED; i++) entro_tensor_release(n->saved[i]);
-  entro_tensor_release(n->gacc);
-  free(n);
+  /* Releasing inputs can release their nodes in turn: a long chain would recurse deeply,
+   * so unlink iteratively through an explicit list. */
+  entro_node *stack = n;
+  n->dead_next = NULL;
+  while (stack) {
+    entro_node *cur = stack;
+    stack = cur->dead_next;
+    entro_tensor_release(cur->gacc);
+    for (int i = 0; i < ENTRO_NODE_MAXSAVED; i++) entro_tensor_release(cur->saved[i]);
+    free(cur->aux);
+    for (int i = 0; i < cur->n_in; i++) {
+      entro_tensor *t = cur->in[i];
+      if (!t) continue;
+      if (t->refs == 1 && t->grad_fn && t->grad_fn->refs == 1) {
+        /* t dies now and takes its node with it: defer that node instead of recursing */
+        entro_node *child = t->grad_fn;
+        t->grad_fn = NULL;
+        child->refs = 0;
+        child->dead_next = stack;
+        stack = child;
+      }
+      entro_tensor_release(t);
+    }
+    free(cur);
+  }
+}
+
+entro_tensor *entro_record(entro_tensor *r, const char *name, entro_backward_fn bw, int n_in,
+                           entro_tensor *const *inputs, entro_tensor *save0, entro_tensor *save1) {
+  if (!r) return NULL;
+  entro_node *n = entro_node_new(name, bw, n_in, inputs);
+  if (!n) { entro_tensor_release(r); return NULL; }
+  entro_node_save(n, 0, save0);
+  entro_node_save(n, 1, save1);
+  entro_node_attach(n, r);
+  return r;
+}
+
+int entro_grad_accumulate(entro_tensor **acc, entro_tensor *g) {
+  if (!*acc) {
+    entro_tensor_retain(g);
+    *acc = g;
+    return ENTRO_OK;
+  }
+  entro_tensor *a = *acc;
+  if (a->refs == 1 && a->st->refs == 1 && entro_tensor_is_writable(a) &&
+      entro_tensor_same_shape(a, g))
+    return entro_axpy(a, 1.0, g);
+  entro_tensor *s = entro_binary(EB_ADD, NULL, a, g);
+  if (!s) return entro_errcode();
+  entro_tensor_release(a);
+  *acc = s;
+  return ENTRO_OK;
+}
+
+/* ---- the backward pass ---- */
+
+typedef struct { entro_node **v; int n, cap; } nodevec;
+
+static int push(nodevec *s, entro_node *n) {
+  if (s->n == s->cap) {
+    int cap = s->cap ? s->cap * 2 : 64;
+    entro_node **v = realloc(s->v, (size_t)cap * sizeof *v);
+    if (!v) return entro_fail(ENTRO_ENOMEM, "backward: out of memory");
+    s->v = v;
+    s->cap = cap;
+  }
+  s->v[s->n++] = n;
+  return ENTRO_OK;
+}
+
+/* Adds g to a leaf: into its .grad, or into the capture slot when capturing. */
+static int to_leaf(entro_tensor *leaf, entro_tensor *g, int ncap, entro_tensor *const *cap,
+                   entro_tensor **capout) {
+  if (ncap == 0) {
+    if (!leaf->grad) {
+      /* a private copy: g may share storage with other gradients */
+      entro_tensor *c = entro_tensor_clone(g);
+      if (!c) return entro_errcode();
+      leaf->grad = c;
+      return ENTRO_OK;
+    }
+    if (!entro_tensor_same_shape(leaf->grad, g)) {
+      char a[200], b[200];
+      return entro_fail(ENTRO_EINVAL, "backward: .grad has shape %s, the gradient %s",
+                        entro_tensor_shape_str(a, leaf->grad), entro_tensor_shape_str(b, g));
+    }
+    return entro_axpy(leaf->grad, 1.0, g);
+  }
+  for (int i = 0; i < ncap; i++)
+    if (cap[i] == leaf) return entro_grad_accumulate(&capout[i], g);
+  return ENTRO_OK;
+}
+
+int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int ncap,
+                   entro_tensor *const *cap, entro_tensor **capout) {
+  char b1[200], b2[200];
+  if (!entro_requires_grad(root))
+    return entro_fail(ENTRO_EINVAL, "backward: the tensor does not require grad (no parameter "
+                      "with requires_grad took part in computing it)");
+  entro_tensor *g0;
+  if (grad) {
+    if (!entro_tensor_same_shape(grad, root))
+      return entro_fail(ENTRO_EINVAL, "backward: gradient has shape %s, the tensor %s",
+                        entro_tensor_shape_str(b1, grad), entro_tensor_shape_str(b2, root));
+    g0 = (entro_tensor *)grad;
+    entro_tensor_retain(g0);
+  } else {
+    if (root->numel != 1)
+      return entro_fail(ENTRO_EINVAL, "backward: a tensor of shape %s is not a scalar; pass the "
+                        "gradient of the output (y:backward(grad))", entro_tensor_shape_str(b1, root));
+    if (!(g0 = entro_tensor_full(root->ndim, root->shape, 1.0))) return entro_errcode();
+  }
+  for (int i = 0; i < ncap; i++) capout[i] = NULL;
+  int saved_mode = entro_grad_mode;
+  entro_grad_mode = 0;
+  int st = ENTRO_OK;
+  entro_node *top = root->grad_fn;
+  if (!top) {   /* a leaf */
+    st = to_leaf(root, g0, ncap, cap, capout);
+    goto finish;
+  }
+  if (!top->backward) {
+    st = entro_fail(ENTRO_EINVAL, "backward: the graph behind this tensor was freed by an "
+                    "earlier backward; pass {retain_graph = true} to the first one");
+    goto finish;
+  }
+  /* count, for every reachable node, the edges that lead into it. Each node in `all` is
+   * retained until the end: freeing one node's graph can drop the last tensor holding
+   * another node of the list. */
+  nodevec all = {0}, ready = {0};
+  if ((st = push(&all, top))) goto done;
+  top->refs++;
+  top->mark = 1;
+  top->pending = 0;
+  for (int i = 0; i < all.n; i++) {
+    entro_node *n = all.v[i];
+    for (int j = 0; j < n->n_in; j++) {
+      entro_tensor *t = n->in[j];
+      entro_node *c = t ? t->grad_fn : NULL;
+      if (!c) continue;
+      if (!c->backward) {
+        st = entro_fail(ENTRO_EINVAL, "backward: part of the graph (%s) was freed by an earlier "
+                        "backward; pass {retain_graph = true} to the first one", c->name);
+        goto done;
+      }
+      if (!c->mark) {
+        if ((st = push(&all, c))) goto done;
+        c->mark = 1;
+        c->pending = 0;
+        c->refs++;
+      }
+      c->pending++;
+    }
+  }
+  top->gacc = g0;
+  entro_tensor_retain(g0);
+  if ((st = push(&ready, top))) goto done;
+  while (ready.n > 0) {
+    entro_node *n = ready.v[--ready.n];
+    entro_tensor *din[64], **dp = din;
+    if (n->n_in > 64 && !(dp = calloc((size_t)n->n_in, sizeof *dp))) {
+      st = entro_fail(ENTRO_ENOMEM, "backward: out of memory");
+      goto done;
+    }
+    for (int j = 0; j < n->n_in; j++) dp[j] = NULL;
+    if (!n->gacc) {
+      /* every path into this node carried no gradient: nothing flows on */
+    } else if (!(st = entro_node_check_saved(n))) {
+      st = n->backward(n, n->gacc, dp);
+    }
+    for (int j = 0; j < n->n_in; j++) {
+      entro_tensor *t = n->in[j];
+      if (!st && t && dp[j]) {
+        if (t->grad_fn) st = entro_grad_accumulate(&t->grad_fn->gacc, dp[j]);
+        else st = to_leaf(t, dp[j], ncap, cap, capout);
+      }
+      entro_tensor_release(dp[j]);
+      if (t && t->grad_fn && --t->grad_fn->pending == 0 && !st) st = push(&ready, t->grad_fn);
+    }
+    if (dp != din) free(dp);
+    entro_tensor_release(n->gacc);
+    n->gacc = NULL;
+    if (st) goto done;
+  }
+done:
+  for (int i = 0; i < all.n; i++) {
+    entro_node *n = all.v[i];
+    n->mark = 0;
+    entro_tensor_release(n->gacc);
+    n->gacc = NULL;
+  }
+  if (!st && !retain)
+    for (int i = 0; i < all.n; i++) node_free_graph(all.v[i]);
+  for (int i = 0; i < all.n; i++) entro_node_release(all.v[i]);
+  free(all.v);
+  free(ready.v);
+finish:
+  entro_grad_mode = saved_mode;
+  entro_tensor_release(g0);
+  if (st) {
+    for (int i = 0; i < ncap; i++) { entro_tensor_release(capout[i]); capout[i] = NULL; }
+    return st;
+  }
+  /* unreached captured leaves get zeros, so callers always receive a tensor */
+  for (int i = 0; i < ncap; i++)
+    if (!capout[i] && !(capout[i] = entro_tensor_zeros(cap[i]->ndim, cap[i]->shape))) {
+      for (int j = 0; j < ncap; j++) { entro_tensor_release(capout[j]); capout[j] = NULL; }
+      return entro_errcode();
+    }
+  return ENTRO_OK;
 }

@@ -39,7 +39,7 @@ static inline double sigmoid(double x) {
 }
 static inline double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 static inline double gelu(double x) { return 0.5 * x * (1 + erf(x * M_SQRT1_2)); }
-static inline double sign(double x) { return (double)((x > 0) - (x < 0)); }
+static inline double sign(double x) { return x != x ? x : (double)((x > 0) - (x < 0)); }
 
 /* ---- binary ---- */
 
@@ -136,7 +136,7 @@ static void unary_inner(void *ctx, int64_t n, double **p, const int64_t *s) {
     case EU_SIGN: ULOOP(sign(a)); break;
     case EU_TANH: ULOOP(tanh(a)); break;
     case EU_SIGMOID: ULOOP(sigmoid(a)); break;
-    case EU_RELU: ULOOP(a > 0 ? a : 0.0); break;
+    case EU_RELU: ULOOP(a <= 0 ? 0.0 : a); break;   /* NaN stays NaN */
     case EU_SIN: ULOOP(sin(a)); break;
     case EU_COS: ULOOP(cos(a)); break;
     case EU_FLOOR: ULOOP(floor(a)); break;
@@ -289,8 +289,8 @@ static void copy_inner(void *ctx, int64_t n, double **p, const int64_t *s) {
 int entro_tensor_copy(entro_tensor *dst, const entro_tensor *src) {
   int nd;
   int64_t sh[ENTRO_MAXDIM];
-  if (entro_broadcast_shape("copy", dst, src, &nd, sh)) return entro_errcode();
-  if (nd != dst->ndim || memcmp(sh, dst->shape, (size_t)nd * sizeof *sh)) {
+  if (entro_broadcast_shape("copy", dst, src, &nd, sh) || nd != dst->ndim ||
+      memcmp(sh, dst->shape, (size_t)nd * sizeof *sh)) {
     char a[200], b[200];
     return entro_fail(ENTRO_EINVAL, "copy: cannot copy shape %s into shape %s",
                       entro_tensor_shape_str(a, src), entro_tensor_shape_str(b, dst));

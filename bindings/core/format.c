@@ -81,11 +81,11 @@ static void emit(fmtctx *c, sbuf *b, int d, int64_t off) {
   int64_t n = t->shape[d];
   for (int64_t i = 0; i < n; i++) {
     if (!shown(c, d, i)) {
-      if (i == c->edge) {
+      if (i == c->edge) {   /* the marker takes an item's place, separators and all */
         if (d == t->ndim - 1) put(b, " ...");
         else {
-          put(b, "\n%*s...", d + 1, "");
-          for (int k = 0; k < t->ndim - d - 2; k++) put(b, "\n");
+          for (int k = 0; k < t->ndim - d - 1; k++) put(b, "\n");
+          put(b, "%*s...", d + 1, "");
         }
       }
       continue;

@@ -39,6 +39,9 @@ int entro_gemm(double alpha, const entro_tensor *a, int ta, const entro_tensor *
                       entro_tensor_shape_str(x, a), entro_tensor_shape_str(y, b));
   }
   if (too_big("matmul", m) || too_big("matmul", n) || too_big("matmul", k)) return ENTRO_EINVAL;
+  if (m > 0 && n > 0 && ((c->stride[1] != 1 && n > 1) ||
+                         (m > 1 && (c->stride[0] < n || c->stride[0] >= INT32_MAX))))
+    return entro_fail(ENTRO_EINVAL, "matmul: the result must have contiguous rows");
   if (entro_blas_init()) return entro_errcode();
   entro_tensor *ac = NULL, *bc = NULL;
   int at, lda, bt, ldb;
@@ -53,9 +56,8 @@ int entro_gemm(double alpha, const entro_tensor *a, int ta, const entro_tensor *
     b = bc;
   }
   at ^= ta; bt ^= tb;
-  int ldc = (int)(c->stride[0] > 0 ? c->stride[0] : 1);
-  if (n <= 1 && m > 0) ldc = 1;
-  if (m == 1) ldc = (int)(n > 0 ? n : 1);
+  /* c's rows lie stride[0] apart (a column of a wider matrix too); one row needs no stride */
+  int ldc = m > 1 ? (int)c->stride[0] : (int)(n > 1 ? n : 1);
   int status = ENTRO_OK;
   if (m == 0 || n == 0) goto done;
   if (k == 0) {

@@ -8,6 +8,13 @@
 #define ENTRO_OPS_H
 #include "tensor.h"
 
+/* Consumes the reference an in-place call (out == an input) returns: true on success. */
+static inline int entro_done(entro_tensor *r) {
+  if (!r) return 0;
+  entro_tensor_release(r);
+  return 1;
+}
+
 /* ---- elementwise ---- */
 typedef enum {
   EB_ADD, EB_SUB, EB_MUL, EB_DIV, EB_POW, EB_MAX, EB_MIN, EB_ATAN2, EB_FMOD,

@@ -10,8 +10,13 @@ const char *const entro_reduce_names[ER_NREDUCE] = {
   "sum", "mean", "prod", "max", "min", "argmax", "argmin", "var", "std", "norm", "logsumexp"
 };
 
-/* Sum of a strided run, with eight accumulators (faster, and more accurate than one). */
+/* Sum of a strided run: halves summed recursively down to blocks of 1024, each with eight
+ * accumulators, so rounding error grows with log n rather than n (as numpy's pairwise sum). */
 static double run_sum(const double *x, int64_t n, int64_t s) {
+  if (n > 1024) {
+    int64_t h = n / 16 * 8;
+    return run_sum(x, h, s) + run_sum(x + h * s, n - h, s);
+  }
   double acc[8] = {0};
   int64_t i = 0;
   if (s == 1) {
@@ -49,7 +54,11 @@ static double run_reduce(int op, const double *x, int64_t n, int64_t s, double p
       double acc = 0;
       if (p == 2) {
         double scale = 0;   /* scaled to avoid overflow, as dnrm2 does */
-        for (int64_t i = 0; i < n; i++) { double a = fabs(x[i * s]); if (a > scale) scale = a; }
+        for (int64_t i = 0; i < n; i++) {
+          double a = fabs(x[i * s]);
+          if (a != a) return a;
+          if (a > scale) scale = a;
+        }
         if (scale == 0 || isinf(scale)) return scale;
         for (int64_t i = 0; i < n; i++) { double a = x[i * s] / scale; acc += a * a; }
         return scale * sqrt(acc);
@@ -229,6 +238,18 @@ entro_tensor *entro_sum_to_shape(const entro_tensor *a, int ndim, const int64_t 
   int same = ndim == a->ndim;
   for (int i = 0; same && i < ndim; i++) same = shape[i] == a->shape[i];
   if (same) { entro_tensor *r = (entro_tensor *)a; entro_tensor_retain(r); return r; }
+  /* shape must broadcast to a's shape, or the walk below would run off the result */
+  int fits = ndim <= a->ndim;
+  for (int i = 0; fits && i < ndim; i++) {
+    int64_t want = a->shape[i + a->ndim - ndim];
+    fits = shape[i] == want || shape[i] == 1;
+  }
+  if (!fits) {
+    char b1[200], b2[200];
+    entro_fail(ENTRO_EINVAL, "sum_to_shape: shape %s does not broadcast to %s",
+               entro_shape_str(b1, ndim, shape), entro_tensor_shape_str(b2, a));
+    return NULL;
+  }
   entro_tensor *r = entro_tensor_zeros(ndim, shape);
   if (!r) return NULL;
   entro_iter it;

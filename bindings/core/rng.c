@@ -130,6 +130,8 @@ int entro_rng_fill_normal(entro_rng *g, entro_tensor *t, double mean, double std
 
 int entro_rng_fill_randint(entro_rng *g, entro_tensor *t, int64_t lo, int64_t hi) {
   if (hi < lo) return entro_fail(ENTRO_EINVAL, "randint: empty range %lld..%lld", (long long)lo, (long long)hi);
+  if (lo < -((int64_t)1 << 53) || hi > ((int64_t)1 << 53))   /* exact in a double, no overflow */
+    return entro_fail(ENTRO_EINVAL, "randint: range %lld..%lld exceeds 2^53", (long long)lo, (long long)hi);
   fill_ctx c = {g, (double)lo, (double)(hi - lo + 1), 2};
   return fill(t, &c, "randint");
 }

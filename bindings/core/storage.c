@@ -53,9 +53,12 @@ entro_storage *entro_storage_new(int64_t n) {
       entro_fail(ENTRO_ENOMEM, "cannot allocate %zu bytes", bytes);
       return NULL;
     }
-    fresh_bytes += (int64_t)bytes;
     n_allocs++;
   }
+  /* reported to Lua's collector whether it came from malloc or the cache: the collector
+   * must pace itself by the memory its objects hold, or cached blocks would let dead
+   * tensors pile up between cycles */
+  fresh_bytes += (int64_t)block_bytes(n);
   s->data = (double *)((char *)s + ALIGN);
   s->n = n;
   s->refs = 1;

@@ -37,14 +37,17 @@ int entro_shape_check(const char *op, int ndim, const int64_t *shape, int64_t *n
   if (ndim < 0 || ndim > ENTRO_MAXDIM)
     return entro_fail(ENTRO_EINVAL, "%s: %d dimensions (at most %d)", op, ndim, ENTRO_MAXDIM);
   int64_t n = 1;
-  int overflow = 0;
+  int overflow = 0, empty = 0;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0)
       return entro_fail(ENTRO_EINVAL, "%s: negative size %lld in dimension %d", op,
                         (long long)shape[i], i + 1);
-    if (shape[i] && n > INT64_MAX / 8 / shape[i]) overflow = 1;
+    /* overflow is judged on the nonzero sizes: strides multiply them even when numel is 0 */
+    if (shape[i] == 0) empty = 1;
+    else if (n > INT64_MAX / 8 / shape[i]) overflow = 1;
     else n *= shape[i];
   }
+  if (empty) n = 0;
   if (overflow) {
     char b[200];
     return entro_fail(ENTRO_ENOMEM, "%s: cannot allocate a tensor of shape %s (too many bytes)",
@@ -74,7 +77,7 @@ entro_tensor *entro_tensor_new(int ndim, const int64_t *shape) {
   t->st = s;
   t->ndim = ndim;
   t->numel = n;
-  memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+  if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
   set_contiguous_strides(t);
   return t;
 }
@@ -126,6 +129,7 @@ int entro_tensor_same_shape(const entro_tensor *a, const entro_tensor *b) {
 }
 
 int entro_tensor_is_writable(const entro_tensor *t) {
+  if (t->numel == 0) return 1;   /* nothing to write (its strides may be 0: see below) */
   for (int i = 0; i < t->ndim; i++)
     if (t->stride[i] == 0 && t->shape[i] > 1) return 0;
   return 1;
@@ -241,7 +245,7 @@ entro_tensor *entro_tensor_permute(const entro_tensor *t, const int *perm) {
 /* Resolves one -1 in a requested shape against numel; fails naming op. */
 static int infer_shape(const char *op, const entro_tensor *t, int ndim, const int64_t *in,
                        int64_t *out) {
-  int neg = -1;
+  int neg = -1, big = 0;
   int64_t known = 1;
   if (ndim > ENTRO_MAXDIM)
     return entro_fail(ENTRO_EINVAL, "%s: %d dimensions (at most %d)", op, ndim, ENTRO_MAXDIM);
@@ -252,10 +256,13 @@ static int infer_shape(const char *op, const entro_tensor *t, int ndim, const in
       neg = i;
     } else if (in[i] < 0) {
       return entro_fail(ENTRO_EINVAL, "%s: negative size %lld", op, (long long)in[i]);
+    } else if (in[i] && known > INT64_MAX / in[i]) {
+      big = 1;   /* cannot match numel unless a later size is 0 */
     } else {
       known *= in[i];
     }
   }
+  if (big && known) goto bad;
   if (neg >= 0) {
     if (known == 0 || t->numel % known) goto bad;
     out[neg] = t->numel / known;
@@ -344,6 +351,8 @@ entro_tensor *entro_tensor_expand(const entro_tensor *t, int ndim, const int64_t
       goto bad;
     }
   }
+  int64_t numel;
+  if (entro_shape_check("expand", ndim, sh, &numel)) return NULL;   /* numel must fit */
   entro_tensor *v = entro_tensor_view_of(t);
   if (!v) return NULL;
   v->ndim = ndim;

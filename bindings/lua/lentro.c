@@ -83,6 +83,17 @@ static int entro_index(lua_State *L) {
   return 1;
 }
 
+/* tensor.gradcheck(...): loads entro.gradcheck (Lua) on first use */
+static int l_gradcheck(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "entro.gradcheck");
+  lua_call(L, 1, 1);
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 static const luaL_Reg entro_fns[] = {
   {"mem", l_mem}, {"mem_trim", l_mem_trim}, {"clock", l_clock}, {"blas", l_blas},
   {"set_threads", l_set_threads}, {NULL, NULL}
@@ -101,6 +112,8 @@ int luaopen_entro(lua_State *L) {
   /* entro.tensor, registered before the Lua modules that require it */
   luaL_requiref(L, "entro.tensor", luaopen_entro_tensor, 0);
   int tensor = lua_gettop(L);
+  lua_pushcfunction(L, l_gradcheck);
+  lua_setfield(L, tensor, "gradcheck");
 
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (int i = 0; entro_stdlib[i].module; i++) {
@@ -108,6 +121,7 @@ int luaopen_entro(lua_State *L) {
     lua_pushcclosure(L, load_embedded, 1);
     lua_setfield(L, -2, entro_stdlib[i].module);
   }
+  lua_pushcfunction(L, luaopen_entro_data_c); lua_setfield(L, -2, "entro.data_c");
   lua_pop(L, 1);
 
   luaL_newlib(L, entro_fns);

@@ -35,6 +35,14 @@ int64_t lt_int(lua_State *L, int idx, const char *op, const char *what);
 /* Reads an optional `out` tensor from a trailing table {out = t} or a tensor argument. */
 entro_tensor *lt_out(lua_State *L, int idx);
 
+/* 1-based indices (a Lua array or a tensor) as a new tensor of 0-based doubles: the one
+ * place where index tensors change base. */
+entro_tensor *lt_indices0(lua_State *L, int idx, const char *op);
+
+/* Refuses an out= or in-place write that autograd would not record but a gradient needs. */
+void lt_check_unrecorded(lua_State *L, const char *op, entro_tensor *out, entro_tensor *a,
+                         entro_tensor *b);
+
 /* Tells Lua's collector about storage bytes the engine just took from malloc. */
 void lt_account(lua_State *L);
 
@@ -43,5 +51,9 @@ int luaopen_entro(lua_State *L);
 void lt_open_ops(lua_State *L, int methods, int module);
 void lt_open_rng(lua_State *L, int module);
 void lt_open_format(lua_State *L, int methods, int module);
+void lt_open_linalg(lua_State *L, int module);   /* tensor.linalg */
+void lt_open_io(lua_State *L, int module);       /* tensor.save / tensor.load */
+void lt_open_autograd(lua_State *L, int methods, int module);
+int luaopen_entro_data_c(lua_State *L);   /* entro.data_c, the C half of entro.data */
 
 #endif

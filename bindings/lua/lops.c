@@ -4,6 +4,8 @@
 #include <string.h>
 #include "lentro.h"
 #include "../core/ops.h"
+#include "../core/grad_ops.h"
+#include "../core/autograd.h"
 
 /* Pushes a kernel's result: the caller's own userdata when it gave `out` (at outidx, or in
  * an options table there), so in-place ops return the very object they changed. */
@@ -19,14 +21,37 @@ static int result(lua_State *L, entro_tensor *r, int outidx) {
   return 1;
 }
 
+/* out= and in-place forms are not recorded by autograd, so with grad mode on they refuse
+ * to write into a tensor that requires grad or to read one (as PyTorch does); a parameter
+ * step runs under tensor.no_grad. */
+void lt_check_unrecorded(lua_State *L, const char *op, entro_tensor *out, entro_tensor *a,
+                             entro_tensor *b) {
+  if (!out || !entro_grad_mode) return;
+  if (out->grad_fn)
+    luaL_error(L, "%s: in-place or out= on a tensor computed by a differentiable op would "
+               "corrupt its gradient; use the out-of-place form", op);
+  if (entro_requires_grad(out))
+    luaL_error(L, "%s: in-place or out= on a tensor that requires grad is not differentiable; "
+               "use the out-of-place form (or tensor.no_grad for a parameter update)", op);
+  if ((a != out && entro_requires_grad(a)) || (b != out && entro_requires_grad(b)))
+    luaL_error(L, "%s: out= and in-place forms are not differentiable, and an input requires "
+               "grad; use the out-of-place form (or tensor.no_grad)", op);
+}
+
 /* ---- arithmetic ---- */
 
 /* a op b where either may be a number; out optional (in place when out == a). */
 static int binary(lua_State *L, int op, int ia, int ib, entro_tensor *out, int outidx) {
   entro_tensor *a = lt_test(L, ia), *b = lt_test(L, ib), *r;
-  if (a && b) r = entro_binary(op, out, a, b);
-  else if (a && lua_type(L, ib) == LUA_TNUMBER) r = entro_binary_scalar(op, out, a, lua_tonumber(L, ib), 0);
-  else if (b && lua_type(L, ia) == LUA_TNUMBER) r = entro_binary_scalar(op, out, b, lua_tonumber(L, ia), 1);
+  const char *name = entro_binop_names[op];
+  lt_check_unrecorded(L, name, out, a, b);
+  if (a && b) r = out ? entro_binary(op, out, a, b) : entro_f_binary(op, a, b);
+  else if (a && lua_type(L, ib) == LUA_TNUMBER)
+    r = out ? entro_binary_scalar(op, out, a, lua_tonumber(L, ib), 0)
+            : entro_f_binary_scalar(op, a, lua_tonumber(L, ib), 0);
+  else if (b && lua_type(L, ia) == LUA_TNUMBER)
+    r = out ? entro_binary_scalar(op, out, b, lua_tonumber(L, ia), 1)
+            : entro_f_binary_scalar(op, b, lua_tonumber(L, ia), 1);
   else if (a || b) {
     int bad = a ? ib : ia;
     return luaL_error(L, "%s: expected a tensor or a number, got %s", entro_binop_names[op],
@@ -52,28 +77,33 @@ BIN(eq, EB_EQ) BIN(ne, EB_NE) BIN(lt, EB_LT) BIN(le, EB_LE) BIN(gt, EB_GT) BIN(g
 #define MM(NAME, OP) static int mm_##NAME(lua_State *L) { return binary(L, OP, 1, 2, NULL, 0); }
 MM(add, EB_ADD) MM(sub, EB_SUB) MM(mul, EB_MUL) MM(div, EB_DIV) MM(pow, EB_POW)
 
-static int mm_unm(lua_State *L) { lt_push(L, entro_unary(EU_NEG, NULL, lt_check(L, 1))); return 1; }
+static int mm_unm(lua_State *L) { lt_push(L, entro_f_unary(EU_NEG, lt_check(L, 1))); return 1; }
 
 /* y:axpy_(alpha, x): y += alpha * x */
 static int m_axpy_(lua_State *L) {
   entro_tensor *y = lt_check(L, 1);
   double alpha = luaL_checknumber(L, 2);
-  if (entro_axpy(y, alpha, lt_check(L, 3))) return lt_error(L);
+  entro_tensor *x = lt_check(L, 3);
+  lt_check_unrecorded(L, "axpy_", y, y, x);
+  if (entro_axpy(y, alpha, x)) return lt_error(L);
   lua_settop(L, 1);
   return 1;
 }
 
 /* x:affine(alpha, beta [, out]): alpha * x + beta in one pass */
 static int m_affine(lua_State *L) {
-  entro_tensor *x = lt_check(L, 1);
-  return result(L, entro_affine(lt_out(L, 4), x, luaL_checknumber(L, 2), luaL_optnumber(L, 3, 0)), 4);
+  entro_tensor *x = lt_check(L, 1), *out = lt_out(L, 4);
+  double alpha = luaL_checknumber(L, 2), beta = luaL_optnumber(L, 3, 0);
+  lt_check_unrecorded(L, "affine", out, x, NULL);
+  return result(L, out ? entro_affine(out, x, alpha, beta) : entro_f_affine(x, alpha, beta), 4);
 }
 
 /* ---- unary math ---- */
 
 static int unary(lua_State *L, int op, int inplace) {
-  entro_tensor *x = lt_check(L, 1);
-  return result(L, entro_unary(op, inplace ? x : lt_out(L, 2), x), inplace ? 1 : 2);
+  entro_tensor *x = lt_check(L, 1), *out = inplace ? x : lt_out(L, 2);
+  lt_check_unrecorded(L, entro_unop_names[op], out, x, NULL);
+  return result(L, out ? entro_unary(op, out, x) : entro_f_unary(op, x), inplace ? 1 : 2);
 }
 
 #define UN(NAME, OP)                                                    \
@@ -89,14 +119,18 @@ UN(gelu, EU_GELU) UN(isnan, EU_ISNAN)
 static int clamp(lua_State *L, int inplace) {
   entro_tensor *x = lt_check(L, 1);
   double lo = luaL_optnumber(L, 2, -HUGE_VAL), hi = luaL_optnumber(L, 3, HUGE_VAL);
-  return result(L, entro_clamp(inplace ? x : lt_out(L, 4), x, lo, hi), inplace ? 1 : 4);
+  entro_tensor *out = inplace ? x : lt_out(L, 4);
+  lt_check_unrecorded(L, "clamp", out, x, NULL);
+  return result(L, out ? entro_clamp(out, x, lo, hi) : entro_f_clamp(x, lo, hi), inplace ? 1 : 4);
 }
 static int m_clamp(lua_State *L) { return clamp(L, 0); }
 static int m_clamp_(lua_State *L) { return clamp(L, 1); }
 
 static int m_leaky_relu(lua_State *L) {
-  entro_tensor *x = lt_check(L, 1);
-  return result(L, entro_leaky_relu(lt_out(L, 3), x, luaL_optnumber(L, 2, 0.01)), 3);
+  entro_tensor *x = lt_check(L, 1), *out = lt_out(L, 3);
+  double slope = luaL_optnumber(L, 2, 0.01);
+  lt_check_unrecorded(L, "leaky_relu", out, x, NULL);
+  return result(L, out ? entro_leaky_relu(out, x, slope) : entro_f_leaky_relu(x, slope), 3);
 }
 
 /* tensor.where(cond, a, b): a and b may be numbers */
@@ -104,7 +138,14 @@ static int l_where(lua_State *L) {
   entro_tensor *c = lt_check(L, 1);
   int oa, ob;
   entro_tensor *a = lt_tensor_or_number(L, 2, &oa), *b = lt_tensor_or_number(L, 3, &ob);
-  entro_tensor *r = entro_where(lt_out(L, 4), c, a, b);
+  entro_tensor *out = lt_out(L, 4);
+  if (out && entro_grad_mode && (entro_requires_grad(a) || entro_requires_grad(b) ||
+                                 entro_requires_grad(out))) {
+    if (oa) entro_tensor_release(a);
+    if (ob) entro_tensor_release(b);
+    return luaL_error(L, "where: out= is not differentiable, and an input requires grad");
+  }
+  entro_tensor *r = out ? entro_where(out, c, a, b) : entro_f_where(c, a, b);
   if (oa) entro_tensor_release(a);
   if (ob) entro_tensor_release(b);
   return result(L, r, 4);
@@ -138,6 +179,11 @@ static int reduce(lua_State *L, int op) {
   }
   if (lua_isnoneornil(L, dimarg)) {
     double v;
+    if (entro_should_record(x, NULL) && op != ER_ARGMAX && op != ER_ARGMIN) {
+      /* a 0-dim tensor that remembers how it was made, so loss:backward() works */
+      lt_push(L, entro_f_reduce_all(op, x, p, ddof));
+      return 1;
+    }
     if (entro_reduce_all(op, x, p, ddof, &v)) return lt_error(L);
     if (op == ER_ARGMAX || op == ER_ARGMIN) lua_pushinteger(L, (lua_Integer)v + 1);
     else lua_pushnumber(L, v);
@@ -145,7 +191,7 @@ static int reduce(lua_State *L, int op) {
   }
   int d = lt_dim(L, dimarg, x->ndim, entro_reduce_names[op]);
   int keep = lua_toboolean(L, dimarg + 1);
-  entro_tensor *r = entro_reduce_dim(op, NULL, x, d, keep, p, ddof);
+  entro_tensor *r = entro_f_reduce_dim(op, x, d, keep, p, ddof);
   if (r && (op == ER_ARGMAX || op == ER_ARGMIN)) {   /* 0-based -> 1-based */
     entro_tensor *s = entro_affine(r, r, 1, 1);
     entro_tensor_release(s);
@@ -169,34 +215,51 @@ static int m_cumsum(lua_State *L) {
   entro_tensor *x = lt_check(L, 1);
   int d = x->ndim ? lt_optdim(L, 2, x->ndim, "cumsum", 0) : 0;
   if (x->ndim == 0) { lt_push(L, entro_tensor_clone(x)); return 1; }
-  return result(L, entro_cumsum(lt_out(L, 3), x, d), 3);
+  entro_tensor *out = lt_out(L, 3);
+  lt_check_unrecorded(L, "cumsum", out, x, NULL);
+  return result(L, out ? entro_cumsum(out, x, d) : entro_f_cumsum(x, d), 3);
 }
 
 /* ---- products ---- */
 
 static int m_matmul(lua_State *L) {
-  entro_tensor *a = lt_check(L, 1), *b = lt_check(L, 2);
-  return result(L, entro_matmul(lt_out(L, 3), a, b), 3);
+  entro_tensor *a = lt_check(L, 1), *b = lt_check(L, 2), *out = lt_out(L, 3);
+  lt_check_unrecorded(L, "matmul", out, a, b);
+  return result(L, out ? entro_matmul(out, a, b) : entro_f_matmul(a, b), 3);
 }
 
 static int m_dot(lua_State *L) {
   int st;
-  double d = entro_dot(lt_check(L, 1), lt_check(L, 2), &st);
+  entro_tensor *a = lt_check(L, 1), *b = lt_check(L, 2);
+  if (entro_should_record(a, b) && a->ndim == 1 && b->ndim == 1) {
+    lt_push(L, entro_f_matmul(a, b));
+    return 1;
+  }
+  double d = entro_dot(a, b, &st);
   if (st) return lt_error(L);
   lua_pushnumber(L, d);
   return 1;
 }
 
 static int m_outer(lua_State *L) {
-  entro_tensor *a = lt_check(L, 1), *b = lt_check(L, 2);
-  return result(L, entro_outer(lt_out(L, 3), a, b), 3);
+  entro_tensor *a = lt_check(L, 1), *b = lt_check(L, 2), *out = lt_out(L, 3);
+  lt_check_unrecorded(L, "outer", out, a, b);
+  if (!out && entro_should_record(a, b) && a->ndim == 1 && b->ndim == 1) {
+    int64_t sa[2] = {a->shape[0], 1}, sb[2] = {1, b->shape[0]};
+    entro_tensor *ac = entro_f_reshape(a, 2, sa, 0), *bc = entro_f_reshape(b, 2, sb, 0);
+    entro_tensor *r = ac && bc ? entro_f_binary(EB_MUL, ac, bc) : NULL;
+    entro_tensor_release(ac);
+    entro_tensor_release(bc);
+    return result(L, r, 0);
+  }
+  return result(L, entro_outer(out, a, b), 3);
 }
 
 /* ---- indexing ---- */
 
 /* 1-based indices (a Lua array or a tensor) to a new tensor of 0-based doubles. The one
  * place where index tensors change base. */
-static entro_tensor *indices0(lua_State *L, int idx, const char *op) {
+entro_tensor *lt_indices0(lua_State *L, int idx, const char *op) {
   entro_tensor *t = lt_test(L, idx), *r;
   if (t) {
     r = entro_affine(NULL, t, 1, -1);
@@ -208,7 +271,7 @@ static entro_tensor *indices0(lua_State *L, int idx, const char *op) {
       lua_geti(L, idx, i + 1);
       if (lua_type(L, -1) != LUA_TNUMBER) {
         entro_tensor_release(r);
-        luaL_error(L, "%s: index %lld is a %s, expected a number", op, (long long)i + 1,
+        luaL_error(L, "%s: index %I is a %s, expected a number", op, (lua_Integer)i + 1,
                    luaL_typename(L, -1));
       }
       entro_data(r)[i] = lua_tonumber(L, -1) - 1;
@@ -225,8 +288,8 @@ static entro_tensor *indices0(lua_State *L, int idx, const char *op) {
 static int m_index_select(lua_State *L) {
   entro_tensor *x = lt_check(L, 1);
   int d = lt_dim(L, 2, x->ndim, "index_select");
-  entro_tensor *i = indices0(L, 3, "index_select");
-  entro_tensor *r = entro_index_select(x, d, i);
+  entro_tensor *i = lt_indices0(L, 3, "index_select");
+  entro_tensor *r = entro_f_index_select(x, d, i);
   entro_tensor_release(i);
   lt_push(L, r);
   return 1;
@@ -235,8 +298,8 @@ static int m_index_select(lua_State *L) {
 static int m_gather(lua_State *L) {
   entro_tensor *x = lt_check(L, 1);
   int d = lt_dim(L, 2, x->ndim, "gather");
-  entro_tensor *i = indices0(L, 3, "gather");
-  entro_tensor *r = entro_gather(x, d, i);
+  entro_tensor *i = lt_indices0(L, 3, "gather");
+  entro_tensor *r = entro_f_gather(x, d, i);
   entro_tensor_release(i);
   lt_push(L, r);
   return 1;
@@ -246,7 +309,8 @@ static int m_scatter_add_(lua_State *L) {
   entro_tensor *x = lt_check(L, 1);
   int d = lt_dim(L, 2, x->ndim, "scatter_add");
   entro_tensor *src = lt_check(L, 4);
-  entro_tensor *i = indices0(L, 3, "scatter_add");
+  lt_check_unrecorded(L, "scatter_add_", x, x, src);
+  entro_tensor *i = lt_indices0(L, 3, "scatter_add");
   int st = entro_scatter_add(x, d, i, src);
   entro_tensor_release(i);
   if (st) return lt_error(L);
@@ -255,7 +319,7 @@ static int m_scatter_add_(lua_State *L) {
 }
 
 static int m_masked_select(lua_State *L) {
-  lt_push(L, entro_masked_select(lt_check(L, 1), lt_check(L, 2)));
+  lt_push(L, entro_f_masked_select(lt_check(L, 1), lt_check(L, 2)));
   return 1;
 }
 
@@ -263,10 +327,11 @@ static int m_masked_select(lua_State *L) {
 static int join(lua_State *L, int stack) {
   const char *op = stack ? "stack" : "cat";
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);   /* the dim stays at 2, below the pointer array pushed next */
   int n = (int)luaL_len(L, 1);
   if (n == 0) return luaL_error(L, "%s: no tensors given", op);
   if (n > 100000) return luaL_error(L, "%s: too many tensors (%d)", op, n);
-  const entro_tensor **ts = lua_newuserdatauv(L, (size_t)n * sizeof *ts, 0);
+  entro_tensor **ts = lua_newuserdatauv(L, (size_t)n * sizeof *ts, 0);
   for (int i = 0; i < n; i++) {
     lua_geti(L, 1, i + 1);
     ts[i] = lt_test(L, -1);
@@ -275,7 +340,7 @@ static int join(lua_State *L, int stack) {
   }
   int nd = ts[0]->ndim + (stack ? 1 : 0);
   int d = nd == 0 ? 0 : lt_optdim(L, 2, nd, op, 0);
-  lt_push(L, stack ? entro_stack(n, ts, d) : entro_cat(n, ts, d));
+  lt_push(L, stack ? entro_f_stack(n, ts, d) : entro_f_cat(n, ts, d));
   return 1;
 }
 static int l_cat(lua_State *L) { return join(L, 0); }

@@ -82,7 +82,7 @@ static int g_normal(lua_State *L) {
   int a;
   entro_rng *g = target(L, &a);
   double mean = luaL_checknumber(L, a), std = luaL_checknumber(L, a + 1);
-  if (!(std >= 0)) return luaL_error(L, "normal: standard deviation %g is negative", std);
+  if (!(std >= 0)) return luaL_error(L, "normal: standard deviation %f is negative", std);
   entro_tensor *t = shaped(L, a + 2, "normal");
   if (!t) { lua_pushnumber(L, mean + std * entro_rng_normal(g)); return 1; }
   return finish(L, entro_rng_fill_normal(g, t, mean, std));
@@ -102,7 +102,12 @@ static int g_randint(lua_State *L) {
   int a;
   entro_rng *g = target(L, &a);
   int64_t lo = lt_int(L, a, "randint", "the lower bound"), hi = lt_int(L, a + 1, "randint", "the upper bound");
-  if (hi < lo) return luaL_error(L, "randint: empty range %lld..%lld", (long long)lo, (long long)hi);
+  if (hi < lo) return luaL_error(L, "randint: empty range %I..%I", (lua_Integer)lo, (lua_Integer)hi);
+  /* doubles hold integers exactly up to 2^53; this also keeps hi - lo from overflowing */
+  const int64_t big = (int64_t)1 << 53;
+  if (lo < -big || hi > big)
+    return luaL_error(L, "randint: range %I..%I exceeds the exact integers of a double (2^53)",
+                      (lua_Integer)lo, (lua_Integer)hi);
   entro_tensor *t = shaped(L, a + 2, "randint");
   if (!t) {
     lua_pushinteger(L, lo + (int64_t)entro_rng_below(g, (uint64_t)(hi - lo) + 1));
@@ -115,7 +120,7 @@ static int g_bernoulli(lua_State *L) {
   int a;
   entro_rng *g = target(L, &a);
   double p = luaL_checknumber(L, a);
-  if (!(p >= 0 && p <= 1)) return luaL_error(L, "bernoulli: probability %g outside [0, 1]", p);
+  if (!(p >= 0 && p <= 1)) return luaL_error(L, "bernoulli: probability %f outside [0, 1]", p);
   entro_tensor *t = shaped(L, a + 1, "bernoulli");
   if (!t) { lua_pushnumber(L, entro_rng_uniform(g) < p ? 1 : 0); return 1; }
   return finish(L, entro_rng_fill_bernoulli(g, t, p));
@@ -126,7 +131,7 @@ static int g_perm(lua_State *L) {
   int a;
   entro_rng *g = target(L, &a);
   int64_t n = lt_int(L, a, "perm", "the size");
-  if (n < 0) return luaL_error(L, "perm: negative size %lld", (long long)n);
+  if (n < 0) return luaL_error(L, "perm: negative size %I", (lua_Integer)n);
   entro_tensor *t = entro_tensor_new(1, &n);
   lt_push(L, t);
   entro_rng_perm(g, t);

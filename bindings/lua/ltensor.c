@@ -4,6 +4,8 @@
 #include <string.h>
 #include "lentro.h"
 #include "../core/ops.h"
+#include "../core/grad_ops.h"
+#include "../core/autograd.h"
 #include "../core/interrupt.h"
 
 /* ---- helpers shared by the glue ---- */
@@ -30,6 +32,7 @@ void lt_push(lua_State *L, entro_tensor *t) {
 
 entro_tensor *lt_test(lua_State *L, int idx) {
   lt_box *b = luaL_testudata(L, idx, ENTRO_TENSOR_MT);
+  if (b && !b->t) luaL_error(L, "tensor was closed");   /* not "expected a tensor" */
   return b ? b->t : NULL;
 }
 
@@ -78,11 +81,14 @@ int lt_read_shape(lua_State *L, int idx, int64_t *shape, const char *op) {
     }
     return n;
   }
-  int top = lua_gettop(L);
-  for (int i = idx; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
+  int top = lua_gettop(L), i;
+  for (i = idx; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
     if (n == ENTRO_MAXDIM) luaL_error(L, "%s: more than %d dimensions", op, ENTRO_MAXDIM);
     shape[n++] = lt_int(L, i, op, "a size");
   }
+  /* the sizes may be followed by an options table, but not by a stray "3" or a tensor */
+  if (i <= top && !lua_isnil(L, i) && !lua_istable(L, i))
+    luaL_error(L, "%s: a size must be an integer, got %s", op, luaL_typename(L, i));
   return n;
 }
 
@@ -90,7 +96,7 @@ int lt_dim(lua_State *L, int idx, int ndim, const char *op) {
   int64_t d = lt_int(L, idx, op, "the dimension");
   int64_t z = d < 0 ? d + ndim : d - 1;
   if (d == 0 || z < 0 || z >= ndim)
-    luaL_error(L, "%s: dimension %lld out of range for a %d-d tensor", op, (long long)d, ndim);
+    luaL_error(L, "%s: dimension %I out of range for a %d-d tensor", op, (lua_Integer)d, ndim);
   return (int)z;
 }
 
@@ -102,7 +108,7 @@ int64_t lt_index(lua_State *L, int idx, int64_t n, const char *op) {
   int64_t i = lt_int(L, idx, op, "an index");
   int64_t z = i < 0 ? i + n : i - 1;
   if (i == 0 || z < 0 || z >= n)
-    luaL_error(L, "%s: index %lld out of range 1..%lld", op, (long long)i, (long long)n);
+    luaL_error(L, "%s: index %I out of range 1..%I", op, (lua_Integer)i, (lua_Integer)n);
   return z;
 }
 
@@ -176,10 +182,10 @@ static int l_arange(lua_State *L) {
   if (lua_isnoneornil(L, 2)) { b = a; a = 0; } else b = luaL_checknumber(L, 2);
   step = luaL_optnumber(L, 3, 1);
   if (step == 0 || !isfinite(a) || !isfinite(b) || !isfinite(step))
-    return luaL_error(L, "arange: bad range %g, %g, step %g", a, b, step);
+    return luaL_error(L, "arange: bad range %f, %f, step %f", a, b, step);
   double cnt = ceil((b - a) / step);
   if (cnt < 0) cnt = 0;
-  if (cnt > 1e15) return luaL_error(L, "arange: %g elements is too many", cnt);
+  if (cnt > 1e15) return luaL_error(L, "arange: %f elements is too many", cnt);
   int64_t n = (int64_t)cnt;
   entro_tensor *t = entro_tensor_new(1, &n);
   if (t) for (int64_t i = 0; i < n; i++) entro_data(t)[i] = a + (double)i * step;
@@ -190,7 +196,7 @@ static int l_arange(lua_State *L) {
 static int l_linspace(lua_State *L) {
   double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
   int64_t n = lt_int(L, 3, "linspace", "the count");
-  if (n < 0) return luaL_error(L, "linspace: negative count %lld", (long long)n);
+  if (n < 0) return luaL_error(L, "linspace: negative count %I", (lua_Integer)n);
   entro_tensor *t = entro_tensor_new(1, &n);
   if (t) {
     double *d = entro_data(t);
@@ -225,8 +231,8 @@ static void nested_fill(lua_State *L, int idx, int depth, int nd, const int64_t 
     return;
   }
   if (!lua_istable(L, idx) || (int64_t)luaL_len(L, idx) != shape[depth])
-    luaL_error(L, "tensor: ragged nested table at depth %d (expected %lld elements)", depth + 1,
-               (long long)shape[depth]);
+    luaL_error(L, "tensor: ragged nested table at depth %d (expected %I elements)", depth + 1,
+               (lua_Integer)shape[depth]);
   for (int64_t i = 1; i <= shape[depth]; i++) {
     lua_geti(L, idx, i);
     nested_fill(L, lua_gettop(L), depth + 1, nd, shape, out);
@@ -251,7 +257,7 @@ static int l_tensor(lua_State *L) {
 }
 
 static int l_is_tensor(lua_State *L) {
-  lua_pushboolean(L, lt_test(L, 1) != NULL);
+  lua_pushboolean(L, luaL_testudata(L, 1, ENTRO_TENSOR_MT) != NULL);
   return 1;
 }
 
@@ -314,6 +320,7 @@ static int m_set(lua_State *L) {
   if (top - 2 != t->ndim)
     return luaL_error(L, "set: %d indices for a %d-d tensor (then the value)", top - 2, t->ndim);
   double v = luaL_checknumber(L, top);
+  lt_check_unrecorded(L, "set", t, t, NULL);
   if (entro_tensor_check_writable("set", t)) return lt_error(L);
   lua_settop(L, top - 1);
   *element(L, t, 2, "set") = v;
@@ -326,8 +333,8 @@ static int m_item(lua_State *L) {
   entro_tensor *t = lt_check(L, 1);
   if (t->numel != 1) {
     char b[200];
-    return luaL_error(L, "item: tensor of shape %s has %lld elements, not 1",
-                      entro_tensor_shape_str(b, t), (long long)t->numel);
+    return luaL_error(L, "item: tensor of shape %s has %I elements, not 1",
+                      entro_tensor_shape_str(b, t), (lua_Integer)t->numel);
   }
   int64_t zero[ENTRO_MAXDIM] = {0};
   lua_pushnumber(L, *entro_tensor_ptr(t, zero));
@@ -345,7 +352,7 @@ static void push_nested(lua_State *L, const entro_tensor *t, int d, int64_t off)
 
 static int m_totable(lua_State *L) {
   entro_tensor *t = lt_check(L, 1);
-  if (t->numel > 100000000) return luaL_error(L, "totable: %lld elements is too many", (long long)t->numel);
+  if (t->numel > 100000000) return luaL_error(L, "totable: %I elements is too many", (lua_Integer)t->numel);
   luaL_checkstack(L, t->ndim + 4, "totable");
   push_nested(L, t, 0, t->offset);
   return 1;
@@ -358,15 +365,16 @@ static int m_narrow(lua_State *L) {
   int d = lt_dim(L, 2, t->ndim, "narrow");
   int64_t start = lt_int(L, 3, "narrow", "the start") - 1;
   int64_t len = lt_int(L, 4, "narrow", "the length");
+  if (start == -1) return luaL_error(L, "narrow: start 0 is not an index (they are 1-based)");
   if (start < 0) start += t->shape[d] + 1;
-  lt_push(L, entro_tensor_narrow(t, d, start, len));
+  lt_push(L, entro_f_narrow(t, d, start, len));
   return 1;
 }
 
 static int m_select(lua_State *L) {
   entro_tensor *t = lt_check(L, 1);
   int d = lt_dim(L, 2, t->ndim, "select");
-  lt_push(L, entro_tensor_select(t, d, lt_index(L, 3, t->shape[d], "select")));
+  lt_push(L, entro_f_select(t, d, lt_index(L, 3, t->shape[d], "select")));
   return 1;
 }
 
@@ -385,7 +393,7 @@ static int m_transpose(lua_State *L) {
     d0 = lt_dim(L, 2, t->ndim, "transpose");
     d1 = lt_dim(L, 3, t->ndim, "transpose");
   }
-  lt_push(L, entro_tensor_transpose(t, d0, d1));
+  lt_push(L, entro_f_transpose(t, d0, d1));
   return 1;
 }
 
@@ -396,31 +404,37 @@ static int m_permute(lua_State *L) {
   if (n != t->ndim) return luaL_error(L, "permute: %d dimensions given for a %d-d tensor", n, t->ndim);
   int perm[ENTRO_MAXDIM];
   for (int i = 0; i < n; i++) perm[i] = (int)(p[i] < 0 ? p[i] + n : p[i] - 1);
-  lt_push(L, entro_tensor_permute(t, perm));
+  lt_push(L, entro_f_permute(t, perm));
   return 1;
 }
 
-static int shaped(lua_State *L, entro_tensor *(*f)(const entro_tensor *, int, const int64_t *),
-                  const char *op) {
+/* view (copy 0), reshape (copy 1) or expand (copy -1) to a shape read from the arguments */
+static int shaped(lua_State *L, int copy, const char *op) {
   entro_tensor *t = lt_check(L, 1);
   int64_t s[ENTRO_MAXDIM];
   int n = lt_read_shape(L, 2, s, op);
-  lt_push(L, f(t, n, s));
+  lt_push(L, copy < 0 ? entro_f_expand(t, n, s) : entro_f_reshape(t, n, s, copy));
   return 1;
 }
-static int m_view(lua_State *L) { return shaped(L, entro_tensor_view, "view"); }
-static int m_reshape(lua_State *L) { return shaped(L, entro_tensor_reshape, "reshape"); }
-static int m_expand(lua_State *L) { return shaped(L, entro_tensor_expand, "expand"); }
+static int m_view(lua_State *L) { return shaped(L, 0, "view"); }
+static int m_reshape(lua_State *L) { return shaped(L, 1, "reshape"); }
+static int m_expand(lua_State *L) { return shaped(L, -1, "expand"); }
 
 static int m_expand_as(lua_State *L) {
   entro_tensor *t = lt_check(L, 1), *o = lt_check(L, 2);
-  lt_push(L, entro_tensor_expand(t, o->ndim, o->shape));
+  lt_push(L, entro_f_expand(t, o->ndim, o->shape));
   return 1;
 }
 
 static int m_squeeze(lua_State *L) {
   entro_tensor *t = lt_check(L, 1);
-  lt_push(L, entro_tensor_squeeze(t, lt_optdim(L, 2, t->ndim, "squeeze", -1)));
+  entro_tensor *v = entro_tensor_squeeze(t, lt_optdim(L, 2, t->ndim, "squeeze", -1));
+  if (v) {   /* as a reshape, so autograd sees it */
+    entro_tensor *r = entro_f_reshape(t, v->ndim, v->shape, 0);
+    entro_tensor_release(v);
+    v = r;
+  }
+  lt_push(L, v);
   return 1;
 }
 
@@ -429,14 +443,18 @@ static int m_unsqueeze(lua_State *L) {
   int64_t d = lt_int(L, 2, "unsqueeze", "the dimension");
   int64_t z = d < 0 ? d + t->ndim + 1 : d - 1;
   if (d == 0 || z < 0 || z > t->ndim)
-    return luaL_error(L, "unsqueeze: dimension %lld out of range for a %d-d tensor", (long long)d, t->ndim);
-  lt_push(L, entro_tensor_unsqueeze(t, (int)z));
+    return luaL_error(L, "unsqueeze: dimension %I out of range for a %d-d tensor", (lua_Integer)d, t->ndim);
+  if (t->ndim == ENTRO_MAXDIM)
+    return luaL_error(L, "unsqueeze: a %d-d tensor cannot gain a dimension (at most %d)", t->ndim, ENTRO_MAXDIM);
+  int64_t s[ENTRO_MAXDIM];
+  for (int i = 0, k = 0; i <= t->ndim; i++) s[i] = i == z ? 1 : t->shape[k++];
+  lt_push(L, entro_f_reshape(t, t->ndim + 1, s, 0));
   return 1;
 }
 
 static int m_flatten(lua_State *L) {
   entro_tensor *t = lt_check(L, 1);
-  if (t->ndim == 0) { int64_t one = 1; lt_push(L, entro_tensor_reshape(t, 1, &one)); return 1; }
+  if (t->ndim == 0) { int64_t one = 1; lt_push(L, entro_f_reshape(t, 1, &one, 1)); return 1; }
   int a = lt_optdim(L, 2, t->ndim, "flatten", 0), b = lt_optdim(L, 3, t->ndim, "flatten", t->ndim - 1);
   if (a > b) return luaL_error(L, "flatten: start dimension %d after end dimension %d", a + 1, b + 1);
   int64_t s[ENTRO_MAXDIM];
@@ -446,21 +464,22 @@ static int m_flatten(lua_State *L) {
   for (int i = a; i <= b; i++) m *= t->shape[i];
   s[n++] = m;
   for (int i = b + 1; i < t->ndim; i++) s[n++] = t->shape[i];
-  lt_push(L, entro_tensor_reshape(t, n, s));
+  lt_push(L, entro_f_reshape(t, n, s, 1));
   return 1;
 }
 
 static int m_contiguous(lua_State *L) {
   entro_tensor *t = lt_check(L, 1);
   if (entro_tensor_is_contiguous(t)) { lua_settop(L, 1); return 1; }
-  lt_push(L, entro_tensor_clone(t));
+  lt_push(L, entro_f_clone(t));
   return 1;
 }
 
-static int m_clone(lua_State *L) { lt_push(L, entro_tensor_clone(lt_check(L, 1))); return 1; }
+static int m_clone(lua_State *L) { lt_push(L, entro_f_clone(lt_check(L, 1))); return 1; }
 
 static int m_copy(lua_State *L) {
   entro_tensor *t = lt_check(L, 1);
+  lt_check_unrecorded(L, "copy", t, t, lt_test(L, 2));   /* before s may be allocated */
   int owned;
   entro_tensor *s = lt_tensor_or_number(L, 2, &owned);
   int st = entro_tensor_copy(t, s);
@@ -472,6 +491,7 @@ static int m_copy(lua_State *L) {
 
 static int m_fill(lua_State *L) {
   entro_tensor *t = lt_check(L, 1);
+  lt_check_unrecorded(L, "fill", t, t, NULL);
   if (entro_tensor_fill(t, luaL_checknumber(L, 2))) return lt_error(L);
   lua_settop(L, 1);
   return 1;
@@ -510,8 +530,9 @@ static const luaL_Reg module[] = {
   {NULL, NULL}
 };
 
-/* Tensor fields (x.grad) and methods share __index: methods first, then the field hook
- * installed by the autograd glue in the metatable's "__fields" table. */
+/* Tensor fields and methods share __index: methods first, then the computed fields that
+ * the autograd glue registers (x.grad, x.grad_fn, ...), then the tensor's own fields kept
+ * in its user value (x.name, set by nn for parameters). */
 static int t_index(lua_State *L) {
   lua_pushvalue(L, 2);
   lua_rawget(L, lua_upvalueindex(1));          /* methods[key] */
@@ -525,9 +546,41 @@ static int t_index(lua_State *L) {
       lua_call(L, 1, 1);
       return 1;
     }
+    lua_pop(L, 1);
+  }
+  if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
   }
   lua_pushnil(L);
   return 1;
+}
+
+/* x.key = v: computed fields with a setter (upvalue 1, "__setters") first, else the user
+ * value table. */
+static int t_newindex(lua_State *L) {
+  lt_check(L, 1);
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) == LUA_TFUNCTION) {
+      lua_pushvalue(L, 1);
+      lua_pushvalue(L, 3);
+      lua_call(L, 2, 0);
+      return 0;
+    }
+    lua_pop(L, 1);
+  }
+  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 1);
+  }
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);
+  return 0;
 }
 
 int luaopen_entro_tensor(lua_State *L) {
@@ -538,18 +591,28 @@ int luaopen_entro_tensor(lua_State *L) {
   lua_newtable(L);                              /* methods */
   int meth = lua_gettop(L);
   luaL_setfuncs(L, methods, 0);
+  lua_newtable(L);                              /* computed fields: x.grad, ... */
+  int fields = lua_gettop(L);
+  lua_pushvalue(L, fields); lua_setfield(L, mt, "__fields");
+  lua_newtable(L);                              /* their setters */
+  int setters = lua_gettop(L);
+  lua_pushvalue(L, setters); lua_setfield(L, mt, "__setters");
   lt_open_ops(L, meth, mod);
   lt_open_format(L, meth, mod);
   lt_open_rng(L, mod);
+  lt_open_linalg(L, mod);
+  lt_open_io(L, mod);
+  lt_open_autograd(L, meth, mod);
   lua_pushcfunction(L, t_gc); lua_setfield(L, mt, "__gc");
   lua_pushcfunction(L, m_close); lua_setfield(L, mt, "__close");
   lua_pushcfunction(L, m_len); lua_setfield(L, mt, "__len");
-  lua_newtable(L);                              /* fields */
-  lua_pushvalue(L, -1); lua_setfield(L, mt, "__fields");
   lua_pushvalue(L, meth);
-  lua_insert(L, -2);
+  lua_pushvalue(L, fields);
   lua_pushcclosure(L, t_index, 2);
   lua_setfield(L, mt, "__index");
+  lua_pushvalue(L, setters);
+  lua_pushcclosure(L, t_newindex, 1);
+  lua_setfield(L, mt, "__newindex");
   lua_pushvalue(L, meth); lua_setfield(L, mod, "methods");
   lua_pushvalue(L, meth); lua_setfield(L, mt, "__methods");   /* for REPL completion */
   lua_settop(L, mod);

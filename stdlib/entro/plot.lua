@@ -707,7 +707,7 @@ function Figure:save(path)
   local parts = script_parts(self, kind, p)
   if p then mkdir_parent(p) end
   run(parts, figure_name(self, p))
-  if p and defaulted and self._default and not entro_field("quiet") then
+  if p and defaulted and self._default then   -- the path is a result, not progress: --quiet keeps it
     io.stderr:write("plot: wrote ", p, "\n")
   end
   return self
@@ -801,7 +801,7 @@ function Grid:save(path)
   local parts = grid_parts(self, kind, p)
   if p then mkdir_parent(p) end
   run(parts, figure_name(self, p))
-  if p and defaulted and self._default and not entro_field("quiet") then
+  if p and defaulted and self._default then   -- the path is a result, not progress: --quiet keeps it
     io.stderr:write("plot: wrote ", p, "\n")
   end
   return self

@@ -1,0 +1,823 @@
+-- test_autograd.lua -- reverse-mode autograd: every differentiable op against central
+-- differences (tensor.gradcheck, float64, relative error <= 1e-6), the tape's semantics
+-- (accumulation, retain_graph, detach, no_grad, tensor.grad), its error messages, the
+-- in-place checks, memory, and agreement with PyTorch on small fixed networks.
+local T = tensor
+local R = T.rng(20240611)
+
+-- a parameter with uniform values in [lo, hi)
+local function P(shape, lo, hi) return R:uniform(lo or -1, hi or 1, shape):requires_grad() end
+-- a parameter whose values have |v| in [lo, hi] and random signs: away from kinks at 0
+local function away(shape, lo, hi)
+  local m = R:uniform(lo or 0.2, hi or 1.5, shape)
+  local s = R:uniform(-1, 1, shape):sign()
+  return (m * s):requires_grad()
+end
+-- a parameter whose values stay at least 0.1 from every integer and half-integer
+local function offgrid(shape)
+  local base = R:uniform(-3, 3, shape):floor()
+  local frac = R:uniform(0.1, 0.4, shape)
+  local half = R:uniform(0, 1, shape):round():mul(0.5)
+  return (base + frac + half):requires_grad()
+end
+local function check(f, inputs, tol)
+  local okk, worst, report = T.gradcheck(f, inputs, {tol = tol or 1e-6})
+  ok(okk, report)
+  ok(worst == worst, "gradcheck error is NaN")
+end
+
+---------------------------------------------------------------------------------------------
+-- gradients of elementwise maps
+---------------------------------------------------------------------------------------------
+
+local UNARY = {   -- name, input maker
+  {"neg", function() return P{3, 4} end},
+  {"exp", function() return P{3, 4} end},
+  {"log", function() return P({3, 4}, 0.3, 2) end},
+  {"sqrt", function() return P({3, 4}, 0.3, 2) end},
+  {"abs", function() return away{3, 4} end},
+  {"sign", function() return away{3, 4} end},
+  {"tanh", function() return P({3, 4}, -2, 2) end},
+  {"sigmoid", function() return P({3, 4}, -3, 3) end},
+  {"relu", function() return away{3, 4} end},
+  {"sin", function() return P({3, 4}, -3, 3) end},
+  {"cos", function() return P({3, 4}, -3, 3) end},
+  {"floor", function() return offgrid{3, 4} end},
+  {"ceil", function() return offgrid{3, 4} end},
+  {"round", function() return offgrid{3, 4} end},
+  {"reciprocal", function() return away({3, 4}, 0.3, 2) end},
+  {"square", function() return P{3, 4} end},
+  {"log1p", function() return P({3, 4}, -0.7, 2) end},
+  {"expm1", function() return P{3, 4} end},
+  {"softplus", function() return P({3, 4}, -4, 4) end},
+  {"gelu", function() return P({3, 4}, -3, 3) end},
+}
+
+for _, u in ipairs(UNARY) do
+  local name, make = u[1], u[2]
+  test("gradcheck " .. name, function()
+    check(function(x) return x[name](x) end, {make()})
+    -- also as a module function, on a non-contiguous view
+    check(function(x) return T[name](x:t()) end, {make()})
+  end)
+end
+
+test("gradcheck unary minus, affine, clamp and leaky_relu", function()
+  check(function(x) return -x end, {P{3, 4}})
+  check(function(x) return x:affine(2.5, -1) end, {P{3, 4}})
+  check(function(x) return x:affine(-0.5) end, {P{3, 4}})
+  -- clamp: values kept at least 0.1 away from the bounds, some on each side
+  local x = T.tensor{{-1.2, -0.3, 0.2, 0.9}, {0.65, -0.7, 1.4, 0.0}}:requires_grad()
+  check(function(a) return a:clamp(-0.5, 0.5) end, {x})
+  check(function(a) return a:clamp(-0.5) end, {x})
+  check(function(a) return a:clamp(nil, 0.5) end, {x})
+  check(function(a) return a:leaky_relu(0.1) end, {away{3, 4}})
+  check(function(a) return a:leaky_relu() end, {away{3, 4}})
+end)
+
+test("clamp passes the gradient inside the bounds and blocks it outside", function()
+  local x = T.tensor{-2, -0.5, 0.25, 3}:requires_grad()
+  x:clamp(-1, 1):sum():backward()
+  eq(x.grad:totable(), {0, 1, 1, 0})
+end)
+
+-- binary ops on (3,4) with a second operand of shape (3,4), (4), (3,1) and (1): the
+-- gradient of a broadcast operand is reduced back to its own shape
+local BSHAPES = {{3, 4}, {4}, {3, 1}, {1}, {2, 3, 4}}
+local BINARY = {   -- name, maker of a, maker of b (given a shape)
+  {"add", function(s) return P(s) end, function(s) return P(s) end},
+  {"sub", function(s) return P(s) end, function(s) return P(s) end},
+  {"mul", function(s) return P(s) end, function(s) return P(s) end},
+  {"div", function(s) return away(s, 0.5, 2) end, function(s) return away(s, 0.5, 2) end},
+  {"pow", function(s) return P(s, 0.3, 2) end, function(s) return P(s, 0.3, 2) end},
+  {"maximum", function(s) return P(s, -1, 1) end, function(s) return P(s, -1, 1) end},
+  {"minimum", function(s) return P(s, -1, 1) end, function(s) return P(s, -1, 1) end},
+  {"atan2", function(s) return P(s) end, function(s) return away(s, 0.3, 1) end},
+  -- a/b in [1.375, 1.86] and b/a in [0.53, 0.73]: away from the jumps at integers
+  {"fmod", function(s) return P(s, 1.1, 1.3) end, function(s) return P(s, 0.7, 0.8) end},
+}
+
+for _, b in ipairs(BINARY) do
+  local name, ma, mb = b[1], b[2], b[3]
+  test("gradcheck " .. name .. " with broadcasting", function()
+    for _, sb in ipairs(BSHAPES) do
+      local a, bb = ma{3, 4}, mb(sb)
+      check(function(x, y) return x[name](x, y) end, {a, bb})
+      check(function(x, y) return T[name](y, x) end, {bb, a})
+    end
+  end)
+end
+
+test("fmod has gradient -trunc(a/b) for b", function()
+  local a = T.tensor{3.5, -3.5, 1.2}:requires_grad()
+  local b = T.tensor{1.5, 1.5, 2.0}:requires_grad()
+  a:fmod(b):sum():backward()
+  eq(a.grad:totable(), {1, 1, 1})
+  eq(b.grad:totable(), {-2, 2, -0})
+end)
+
+test("gradcheck tensor-number and number-tensor arithmetic", function()
+  local x = P({3, 4}, 0.3, 2)
+  check(function(a) return a + 2 end, {x})
+  check(function(a) return 2 + a end, {x})
+  check(function(a) return a - 2 end, {x})
+  check(function(a) return 2 - a end, {x})
+  check(function(a) return a * 3 end, {x})
+  check(function(a) return 3 * a end, {x})
+  check(function(a) return a / 3 end, {x})
+  check(function(a) return 3 / a end, {x})
+  check(function(a) return a ^ 3 end, {x})
+  check(function(a) return a ^ 2 end, {x})
+  check(function(a) return a ^ 0.5 end, {x})
+  check(function(a) return a ^ -1.5 end, {x})
+  check(function(a) return 2 ^ a end, {x})
+  check(function(a) return 0.5 ^ a end, {x})
+  check(function(a) return a:pow(2.5) end, {x})
+  check(function(a) return a:maximum(1) end, {x})
+  check(function(a) return a:minimum(1) end, {x})
+  check(function(a) return a:atan2(0.5) end, {x})
+  check(function(a) return a:fmod(0.7) end, {P({3, 4}, 0.8, 1.3)})
+  check(function(a) return a:pow(-2) end, {x})
+end)
+
+test("x^0 has zero gradient and a tensor raised to itself is differentiated twice", function()
+  local x = T.tensor{0.5, 2}:requires_grad()
+  local y = x ^ 0
+  y:sum():backward()
+  eq(x.grad:totable(), {0, 0})
+  check(function(a) return a ^ a end, {P({5}, 0.3, 2)})
+end)
+
+test("gradcheck where, with broadcasting and numbers", function()
+  local c = T.tensor{{1, 0, 1, 0}, {0, 0, 1, 1}, {1, 1, 0, 0}}
+  check(function(a, b) return T.where(c, a, b) end, {P{3, 4}, P{3, 4}})
+  check(function(a, b) return T.where(c, a, b) end, {P{4}, P{3, 1}})
+  check(function(a) return T.where(c, a, 0.5) end, {P{3, 4}})
+  check(function(b) return T.where(c, -1, b) end, {P{1, 4}})
+  local a = P{3, 4}
+  T.where(c, a, 2):sum():backward()
+  eq(a.grad:totable(), c:totable())
+end)
+
+---------------------------------------------------------------------------------------------
+-- reductions
+---------------------------------------------------------------------------------------------
+
+local REDUCE = {   -- name, extra leading args, input maker
+  {"sum", {}, function() return P{2, 3, 4} end},
+  {"mean", {}, function() return P{2, 3, 4} end},
+  {"prod", {}, function() return away({2, 3, 4}, 0.5, 1.5) end},
+  {"max", {}, function() return P{2, 3, 4} end},
+  {"min", {}, function() return P{2, 3, 4} end},
+  {"var", {}, function() return P{2, 3, 4} end},
+  {"std", {}, function() return P{2, 3, 4} end},
+  {"logsumexp", {}, function() return P{2, 3, 4} end},
+  {"norm", {1}, function() return away{2, 3, 4} end},
+  {"norm", {2}, function() return P{2, 3, 4} end},
+  {"norm", {3}, function() return away{2, 3, 4} end},
+  {"norm", {"inf"}, function() return P{2, 3, 4} end},
+}
+
+for _, r in ipairs(REDUCE) do
+  local name, extra, make = r[1], r[2], r[3]
+  local label = name .. (extra[1] and ("(p=" .. tostring(extra[1]) .. ")") or "")
+  test("gradcheck " .. label .. " over all elements and along each dim", function()
+    local function call(x, ...)
+      local args = {table.unpack(extra)}
+      for _, v in ipairs{...} do args[#args + 1] = v end
+      return x[name](x, table.unpack(args))
+    end
+    check(function(x) return call(x) end, {make()})
+    for d = 1, 3 do
+      for _, keep in ipairs{false, true} do
+        check(function(x) return (call(x, d, keep)) end, {make()})
+      end
+      check(function(x) return (call(x, -d)) end, {make()})
+    end
+    -- on a non-contiguous view
+    check(function(x) return (call(x:transpose(1, 3), 2)) end, {make()})
+    check(function(x) return call(x:permute(3, 1, 2)) end, {make()})
+  end)
+end
+
+test("gradcheck biased var and std", function()
+  local x = P{3, 5}
+  check(function(a) return a:var({unbiased = false}) end, {x})
+  check(function(a) return a:std({unbiased = false}) end, {x})
+  check(function(a) return a:var(2, false, {unbiased = false}) end, {x})
+  check(function(a) return a:std(1, true, {unbiased = false}) end, {x})
+end)
+
+test("max and min along a dim return values with gradient and 1-based indices", function()
+  local x = T.tensor{{1, 5, 3}, {7, 2, 4}}:requires_grad()
+  local v, i = x:max(2)
+  eq(v:totable(), {5, 7})
+  eq(i:totable(), {2, 1})
+  eq(i.grad_fn, nil)
+  v:sum():backward()
+  eq(x.grad:totable(), {{0, 1, 0}, {1, 0, 0}})
+end)
+
+test("tied maxima share the gradient evenly", function()
+  local x = T.tensor{3, 1, 3}:requires_grad()
+  x:max():backward()
+  eq(x.grad:totable(), {0.5, 0, 0.5})
+end)
+
+test("gradcheck cumsum along each dim", function()
+  for d = 1, 3 do check(function(x) return x:cumsum(d) end, {P{2, 3, 4}}) end
+  check(function(x) return x:cumsum() end, {P{5}})
+  check(function(x) return x:t():cumsum(2) end, {P{3, 4}})
+end)
+
+test("reductions over all elements: a number without grad, a 0-dim tensor with it", function()
+  local x = T.tensor{1, 2, 3}
+  eq(type(x:sum()), "number")
+  x:requires_grad()
+  local s = x:sum()
+  ok(T.is_tensor(s), "sum of a tensor requiring grad is a tensor")
+  eq(s:dim(), 0)
+  eq(s.grad_fn, "sum")
+  eq(type(T.no_grad(function() return x:sum() end)), "number")
+  eq(type(x:argmax()), "number")
+end)
+
+---------------------------------------------------------------------------------------------
+-- products
+---------------------------------------------------------------------------------------------
+
+test("gradcheck matmul: 2-D, mat-vec, vec-mat, vec-vec", function()
+  check(function(a, b) return a:matmul(b) end, {P{3, 4}, P{4, 5}})
+  check(function(a, b) return a:matmul(b) end, {P{3, 4}, P{4}})
+  check(function(a, b) return a:matmul(b) end, {P{4}, P{4, 5}})
+  check(function(a, b) return a:matmul(b) end, {P{4}, P{4}})
+  check(function(a, b) return a:t():matmul(b:t()) end, {P{4, 3}, P{5, 4}})
+end)
+
+test("gradcheck batched matmul with broadcast batch dims", function()
+  check(function(a, b) return a:matmul(b) end, {P{2, 3, 4}, P{2, 4, 5}})
+  check(function(a, b) return a:matmul(b) end, {P{2, 3, 4}, P{4, 5}})
+  check(function(a, b) return a:matmul(b) end, {P{3, 4}, P{2, 4, 5}})
+  check(function(a, b) return a:matmul(b) end, {P{1, 3, 4}, P{2, 4, 5}})
+  check(function(a, b) return a:matmul(b) end, {P{2, 1, 3, 4}, P{3, 4, 2}})
+  check(function(a, b) return a:matmul(b) end, {P{2, 3, 4}, P{4}})
+  check(function(a, b) return a:matmul(b) end, {P{4}, P{2, 4, 5}})
+end)
+
+test("gradcheck dot and outer", function()
+  check(function(a, b) return a:dot(b) end, {P{5}, P{5}})
+  check(function(a, b) return T.dot(a, b) end, {P{5}, P{5}})
+  check(function(a, b) return a:outer(b) end, {P{3}, P{4}})
+  check(function(a, b) return T.outer(a, b) end, {P{3}, P{4}})
+  local a, b = P{3}, T.tensor{1, 2}
+  a:outer(b):sum():backward()
+  near(a.grad, {3, 3, 3})
+end)
+
+---------------------------------------------------------------------------------------------
+-- views, indexing and joining
+---------------------------------------------------------------------------------------------
+
+test("gradcheck views: narrow, select, t, transpose, permute", function()
+  check(function(x) return x:narrow(2, 2, 2) end, {P{3, 4}})
+  check(function(x) return x:narrow(1, -2, 2) end, {P{3, 4}})
+  check(function(x) return x:select(1, 2) end, {P{3, 4}})
+  check(function(x) return x:select(2, -1) end, {P{3, 4}})
+  check(function(x) return x:t() end, {P{3, 4}})
+  check(function(x) return x:transpose(1, 3) end, {P{2, 3, 4}})
+  check(function(x) return x:permute(2, 3, 1) end, {P{2, 3, 4}})
+  check(function(x) return x:select(1, 2):narrow(1, 2, 2) end, {P{3, 4}})
+end)
+
+test("gradcheck view, reshape (also of a non-contiguous input), flatten", function()
+  check(function(x) return x:view(4, 3) end, {P{3, 4}})
+  check(function(x) return x:view(-1) end, {P{3, 4}})
+  check(function(x) return x:reshape(2, 6) end, {P{3, 4}})
+  check(function(x) return x:t():reshape(12) end, {P{3, 4}})
+  check(function(x) return x:transpose(1, 2):reshape(3, 8) end, {P{2, 3, 4}})
+  check(function(x) return x:flatten() end, {P{2, 3, 4}})
+  check(function(x) return x:flatten(2, 3) end, {P{2, 3, 4}})
+  check(function(x) return x:permute(3, 1, 2):flatten(1, 2) end, {P{2, 3, 4}})
+end)
+
+test("gradcheck expand, expand_as, squeeze, unsqueeze", function()
+  check(function(x) return x:expand(3, 4) end, {P{1, 4}})
+  check(function(x) return x:expand(2, 3, 4) end, {P{3, 1}})
+  check(function(x) return x:expand_as(T.zeros(5, 3)) end, {P{3}})
+  check(function(x) return x:squeeze() end, {P{1, 3, 1}})
+  check(function(x) return x:squeeze(1) end, {P{1, 3, 1}})
+  check(function(x) return x:unsqueeze(2) end, {P{3, 4}})
+  check(function(x) return x:unsqueeze(-1) end, {P{3, 4}})
+end)
+
+test("gradcheck contiguous and clone", function()
+  check(function(x) return x:t():contiguous() end, {P{3, 4}})
+  check(function(x) return x:contiguous() end, {P{3, 4}})
+  check(function(x) return x:clone() end, {P{3, 4}})
+  check(function(x) return x:t():clone() * 2 end, {P{3, 4}})
+end)
+
+test("gradcheck index_select, gather and masked_select", function()
+  check(function(x) return x:index_select(1, {3, 1, 3}) end, {P{3, 4}})
+  check(function(x) return x:index_select(2, T.tensor{4, 4, 2}) end, {P{3, 4}})
+  check(function(x) return x:gather(2, T.tensor{{1, 1}, {4, 2}, {3, 3}}) end, {P{3, 4}})
+  check(function(x) return x:gather(1, T.tensor{{1, 2, 3, 1}}) end, {P{3, 4}})
+  local mask = T.tensor{{1, 0, 1, 0}, {0, 0, 1, 1}, {1, 1, 0, 0}}
+  check(function(x) return x:masked_select(mask) end, {P{3, 4}})
+  check(function(x) return x:t():masked_select(mask:t()) end, {P{3, 4}})
+end)
+
+test("index_select with repeated indices sums their gradients", function()
+  local x = T.tensor{1, 2, 3}:requires_grad()
+  x:index_select(1, {3, 3, 1, 3}):sum():backward()
+  eq(x.grad:totable(), {1, 0, 3})
+end)
+
+test("gradcheck cat and stack along each dim", function()
+  for d = 1, 2 do
+    check(function(a, b) return T.cat({a, b}, d) end, {P{2, 3}, P{2, 3}})
+  end
+  check(function(a, b, c) return T.cat({a, b, c}, 1) end, {P{1, 3}, P{2, 3}, P{3, 3}})
+  check(function(a, b) return T.cat({a, b, a}, 2) end, {P{2, 1}, P{2, 4}})
+  for d = 1, 3 do
+    check(function(a, b) return T.stack({a, b}, d) end, {P{2, 3}, P{2, 3}})
+  end
+  -- an input that does not require grad takes part without receiving one
+  local c = T.ones(2, 3)
+  check(function(a) return T.cat({c, a, c}, 1) end, {P{2, 3}})
+  check(function(a) return T.stack({a, c}, 2) end, {P{2, 3}})
+end)
+
+---------------------------------------------------------------------------------------------
+-- fused layers and losses
+---------------------------------------------------------------------------------------------
+
+test("gradcheck linear with and without bias, 1-D, 2-D and 3-D input", function()
+  for _, xs in ipairs{{4}, {3, 4}, {2, 3, 4}} do
+    check(function(x, w, b) return T.linear(x, w, b) end, {P(xs), P{5, 4}, P{5}})
+    check(function(x, w) return T.linear(x, w) end, {P(xs), P{5, 4}})
+  end
+  -- only some inputs require grad; non-contiguous input
+  check(function(w) return T.linear(T.ones(3, 4), w, T.ones(5)) end, {P{5, 4}})
+  check(function(b) return T.linear(T.ones(3, 4), T.ones(5, 4), b) end, {P{5}})
+  check(function(x) return T.linear(x:t(), T.ones(5, 4)) end, {P{4, 3}})
+  check(function(x, w) return T.linear(x, w:t()) end, {P{3, 4}, P{4, 5}})
+end)
+
+test("linear agrees with matmul plus bias", function()
+  local x, w, b = R:normal(0, 1, {3, 4}), R:normal(0, 1, {5, 4}), R:normal(0, 1, {5})
+  near(T.linear(x, w, b), x:matmul(w:t()) + b, 1e-12)
+  near(T.linear(x:select(1, 1), w, b), w:matmul(x:select(1, 1)) + b, 1e-12)
+end)
+
+test("gradcheck softmax and log_softmax along each dim", function()
+  for d = 1, 3 do
+    check(function(x) return T.softmax(x, d) end, {P({2, 3, 4}, -2, 2)})
+    check(function(x) return T.log_softmax(x, d) end, {P({2, 3, 4}, -2, 2)})
+  end
+  check(function(x) return x:softmax() end, {P{3, 4}})
+  check(function(x) return x:log_softmax(1) end, {P{3, 4}})
+  check(function(x) return T.softmax(x:t(), 2) end, {P{3, 4}})
+  check(function(x) return T.log_softmax(x, -1) end, {P{5}})
+end)
+
+test("softmax rows sum to one and log_softmax is its log", function()
+  local x = R:normal(0, 3, {4, 6})
+  near(T.softmax(x, 2):sum(2), T.ones(4), 1e-14)
+  near(T.log_softmax(x, 2), T.softmax(x, 2):log(), 1e-12)
+  near(T.softmax(T.tensor{1000, 1000}), {0.5, 0.5}, 1e-15)
+end)
+
+test("gradcheck cross_entropy and nll with each reduction", function()
+  local labels = {2, 1, 4}
+  for _, red in ipairs{"mean", "sum", "none"} do
+    check(function(x) return T.cross_entropy(x, labels, {reduction = red}) end, {P({3, 4}, -2, 2)})
+    check(function(x) return T.cross_entropy(x, T.tensor(labels), {reduction = red}) end, {P{3, 4}})
+    check(function(x) return T.nll(x, labels, {reduction = red}) end, {P{3, 4}})
+    check(function(x) return T.nll(T.log_softmax(x, 2), labels, {reduction = red}) end, {P{3, 4}})
+  end
+  check(function(x) return T.cross_entropy(x, labels) end, {P{3, 4}})
+  check(function(x) return T.cross_entropy(x:t(), labels) end, {P{4, 3}})
+end)
+
+test("cross_entropy is nll of log_softmax, and has the closed form", function()
+  local x = R:normal(0, 1, {5, 3})
+  local y = {1, 3, 2, 2, 1}
+  near(T.cross_entropy(x, y), T.nll(T.log_softmax(x, 2), y), 1e-14)
+  local per = T.cross_entropy(x, y, {reduction = "none"})
+  eq(per:shape(), {5})
+  for i = 1, 5 do
+    local row = x:select(1, i)
+    near(per:get(i), row:logsumexp() - row:get(y[i]), 1e-13)
+  end
+  near(T.cross_entropy(x, y, {reduction = "sum"}), per:sum(), 1e-13)
+end)
+
+test("gradcheck mse with each reduction, also with respect to the target", function()
+  for _, red in ipairs{"mean", "sum", "none"} do
+    check(function(a, b) return T.mse(a, b, {reduction = red}) end, {P{3, 4}, P{3, 4}})
+    check(function(a, b) return T.mse(a, b, {reduction = red}) end, {P{2, 3, 2}, P{2, 3, 2}})
+    check(function(a, b) return T.mse(a, b, {reduction = red}) end, {P{5}, P{5}})
+    check(function(b) return T.mse(T.ones(3, 4), b, {reduction = red}) end, {P{3, 4}})
+  end
+  check(function(a) return T.mse(a, 0.5) end, {P{3, 4}})
+  check(function(a, b) return T.mse(a:t(), b) end, {P{4, 3}, P{3, 4}})
+end)
+
+test("mse values: mean, sum and per sample", function()
+  local a, b = T.tensor{{1, 2}, {3, 4}}, T.tensor{{0, 0}, {1, 1}}
+  near(T.mse(a, b), (1 + 4 + 4 + 9) / 4)
+  near(T.mse(a, b, {reduction = "sum"}), 18)
+  near(T.mse(a, b, {reduction = "none"}), {5, 13})
+end)
+
+test("gradcheck bce_with_logits with each reduction, also with respect to the target", function()
+  for _, red in ipairs{"mean", "sum", "none"} do
+    check(function(x, y) return T.bce_with_logits(x, y, {reduction = red}) end,
+          {P({3, 4}, -4, 4), P({3, 4}, 0, 1)})
+    check(function(x) return T.bce_with_logits(x, T.tensor{1, 0, 1}, {reduction = red}) end,
+          {P({3}, -30, 30)})
+  end
+end)
+
+test("bce_with_logits matches the naive formula and is stable for large logits", function()
+  local x, y = T.tensor{-2, 0.5, 3}, T.tensor{0, 1, 0.3}
+  local naive = -(y * x:sigmoid():log() + (1 - y) * (1 - x:sigmoid()):log())
+  near(T.bce_with_logits(x, y, {reduction = "none"}), naive, 1e-14)
+  near(T.bce_with_logits(T.tensor{800, -800}, T.tensor{0, 1}, {reduction = "sum"}), 1600)
+end)
+
+test("gradcheck layer_norm with and without weight and bias, 2-D and 3-D input", function()
+  for _, xs in ipairs{{3, 5}, {2, 3, 4}, {6}} do
+    local d = xs[#xs]
+    check(function(x, w, b) return T.layer_norm(x, w, b) end, {P(xs), P({d}), P({d})})
+    check(function(x, w) return T.layer_norm(x, w) end, {P(xs), P({d})})
+    check(function(x) return T.layer_norm(x) end, {P(xs)})
+    check(function(x) return T.layer_norm(x, nil, nil, 0.1) end, {P(xs)})
+  end
+  check(function(x, b) return T.layer_norm(x, nil, b) end, {P{3, 5}, P{5}})
+  check(function(w, b) return T.layer_norm(T.tensor{{1, 3, 2}}, w, b) end, {P{3}, P{3}})
+  check(function(x) return T.layer_norm(x:t()) end, {P{5, 3}})
+end)
+
+test("layer_norm normalises each row", function()
+  local x = R:normal(2, 3, {4, 7})
+  local y = T.layer_norm(x, nil, nil, 0)
+  near(y:mean(2), T.zeros(4), 1e-14)
+  near(y:var(2, false, {unbiased = false}), T.ones(4), 1e-12)
+end)
+
+test("gradcheck a small two-layer network end to end", function()
+  local X, labels = R:normal(0, 1, {6, 4}), {1, 3, 2, 3, 1, 2}
+  check(function(w1, b1, w2, b2)
+    local h = T.linear(X, w1, b1):tanh()
+    return T.cross_entropy(T.linear(h, w2, b2), labels)
+  end, {P{5, 4}, P{5}, P{3, 5}, P{3}})
+  check(function(w1, w2)
+    local h = X:matmul(w1):relu()
+    return T.mse(h:matmul(w2), T.ones(6, 2))
+  end, {away{4, 5}, P{5, 2}})
+end)
+
+test("gradcheck itself catches a wrong gradient", function()
+  -- x:detach() * x differentiates as x, but the numbers move as x^2 (slope 2x)
+  local okk, worst, report = T.gradcheck(function(x) return x:detach() * x end, {P({4}, 0.5, 1)})
+  ok(not okk, "gradcheck passed a wrong gradient")
+  ok(worst > 0.1, report)
+  raises(function()
+    T.gradcheck(function(x) return x:detach() * x end, {P({4}, 0.5, 1)}, {raise = true})
+  end, "gradcheck failed")
+end)
+
+---------------------------------------------------------------------------------------------
+-- semantics of the tape
+---------------------------------------------------------------------------------------------
+
+test("requires_grad returns the tensor and marks a leaf", function()
+  local x = T.tensor{1, 2}
+  eq(x.needs_grad, false)
+  local r = x:requires_grad()
+  ok(rawequal(r, x), "requires_grad returns x itself")
+  eq(x.needs_grad, true)
+  eq(x.is_leaf, true)
+  eq(x.grad, nil)
+  eq(x.grad_fn, nil)
+  x:requires_grad(false)
+  eq(x.needs_grad, false)
+  local y = (x:requires_grad() * 2)
+  eq(y.is_leaf, false)
+  eq(y.needs_grad, true)
+  eq(y.grad_fn, "mul")
+end)
+
+test("backward of a scalar, and of a non-scalar with an explicit gradient", function()
+  local x = T.tensor{1, 2, 3}:requires_grad()
+  local y = (x * x):sum()
+  y:backward()
+  eq(x.grad:totable(), {2, 4, 6})
+  local z = T.tensor{1, -1}:requires_grad()
+  local w = z * 3
+  w:backward(T.tensor{0.5, 2})
+  eq(z.grad:totable(), {1.5, 6})
+  -- a one-element non-scalar needs no gradient either
+  local v = T.tensor{{4}}:requires_grad()
+  v:exp():backward()
+  near(v.grad, {math.exp(4)})
+  -- the module form
+  local u = T.tensor{2}:requires_grad()
+  T.backward(u:square():sum())
+  eq(u.grad:totable(), {4})
+end)
+
+test("backward from a leaf adds the seed to its own gradient", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  x:backward(T.tensor{3, 4})
+  eq(x.grad:totable(), {3, 4})
+end)
+
+test("gradients accumulate across backward calls until zeroed", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  for _ = 1, 3 do (x * x):sum():backward() end
+  eq(x.grad:totable(), {6, 12})
+  local g = x.grad
+  x:zero_grad()
+  eq(x.grad:totable(), {0, 0})
+  ok(rawequal(x:zero_grad(), x), "zero_grad returns x")
+  ;(x * 3):sum():backward()
+  eq(x.grad:totable(), {3, 3})
+  eq(g:totable(), {3, 3}, "zero_grad keeps the gradient tensor")
+  x.grad = nil
+  eq(x.grad, nil)
+  ;(x * 3):sum():backward()
+  eq(x.grad:totable(), {3, 3})
+  x.grad = T.tensor{10, 20}
+  ;(x * 3):sum():backward()
+  eq(x.grad:totable(), {13, 23})
+end)
+
+test("a tensor used twice (a diamond) gets the summed gradient", function()
+  local x = T.tensor{0.5, -1, 2}:requires_grad()
+  local a, b = x:exp(), x:sin()
+  local y = (a * b + a + x):sum()
+  y:backward()
+  local ex, sx, cx = x:detach():exp(), x:detach():sin(), x:detach():cos()
+  near(x.grad, ex * sx + ex * cx + ex + 1, 1e-14)
+  local z = T.tensor{3}:requires_grad()
+  local w = z * z * z
+  w:backward()
+  near(z.grad, {27})
+  local v = T.tensor{1, 2}:requires_grad()
+  local s = v + v
+  ;(s + s):sum():backward()
+  eq(v.grad:totable(), {4, 4})
+end)
+
+test("the graph is freed by backward unless retain_graph is given", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  local y = (x:exp() * x):sum()
+  y:backward()
+  local err = raises(function() y:backward() end, "retain_graph")
+  ok(err:find("freed", 1, true), err)
+  -- part of the graph freed: a new op on a freed intermediate
+  local x2 = T.tensor{1, 2}:requires_grad()
+  local h = x2:exp()
+  h:sum():backward()
+  raises(function() (h * 2):sum():backward() end, "retain_graph")
+  -- with retain_graph the second backward doubles the gradients
+  local z = T.tensor{1, 2}:requires_grad()
+  local l = (z:exp() * z):sum()
+  l:backward({retain_graph = true})
+  local g1 = z.grad:clone()
+  l:backward(nil, {retain_graph = true})
+  near(z.grad, g1 * 2, 1e-15)
+  l:backward()
+  near(z.grad, g1 * 3, 1e-15)
+  raises(function() l:backward() end, "retain_graph")
+end)
+
+test("detach shares storage, has no graph, and stops the gradient", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  local y = x * 2
+  local d = y:detach()
+  eq(d.grad_fn, nil)
+  eq(d.needs_grad, false)
+  eq(d.is_leaf, true)
+  ok(d:same_storage(y), "detach shares storage")
+  local z = (y + d * 10):sum()
+  z:backward()
+  eq(x.grad:totable(), {2, 2})
+  eq(T.detach(x).needs_grad, false)
+end)
+
+test("no_grad records nothing and restores grad mode, even after an error", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  eq(T.is_grad_enabled(), true)
+  local y, extra = T.no_grad(function(a, b)
+    eq(T.is_grad_enabled(), false)
+    return a * 2 + b, "second"
+  end, x, 1)
+  eq(y.grad_fn, nil)
+  eq(y.needs_grad, false)
+  eq(extra, "second")
+  eq(T.is_grad_enabled(), true)
+  raises(function() T.no_grad(function() error("boom inside") end) end, "boom inside")
+  eq(T.is_grad_enabled(), true)
+  raises(function() T.no_grad(function() return x + T.ones(3) end) end, "broadcast")
+  eq(T.is_grad_enabled(), true)
+  -- enable_grad inside no_grad records again
+  local z = T.no_grad(function() return T.enable_grad(function() return x * 3 end) end)
+  eq(z.grad_fn, "mul")
+  eq(T.is_grad_enabled(), true)
+  T.set_grad_enabled(false)
+  eq((x * 2).grad_fn, nil)
+  T.set_grad_enabled(true)
+  eq((x * 2).grad_fn, "mul")
+end)
+
+test("tensor.grad returns gradients without touching .grad", function()
+  local w = T.tensor{1, 2}:requires_grad()
+  local b = T.tensor{0.5}:requires_grad()
+  local unused = T.tensor{{1, 2}, {3, 4}}:requires_grad()
+  w.grad = T.tensor{100, 100}
+  local gs, loss = T.grad(function() return ((w * w):sum() + b * 3):sum() end, {w, b, unused})
+  eq(gs[1]:totable(), {2, 4})
+  eq(gs[2]:totable(), {3})
+  eq(gs[3]:totable(), {{0, 0}, {0, 0}}, "zeros for a parameter the loss does not use")
+  near(loss, 6.5)
+  eq(w.grad:totable(), {100, 100})
+  eq(b.grad, nil)
+  eq(unused.grad, nil)
+  -- a loss tensor instead of a function; retain_graph lets it be used again
+  local l = (w:exp()):sum()
+  local g1 = T.grad(l, {w}, {retain_graph = true})
+  local g2 = T.grad(l, {w})
+  near(g1[1], g2[1], 0)
+  raises(function() T.grad(l, {w}) end, "retain_graph")
+  -- called under no_grad, f still records
+  local g3 = T.no_grad(function() return T.grad(function() return (w * w):sum() end, {w}) end)
+  eq(g3[1]:totable(), {2, 4})
+  -- only the listed parameters
+  local gw = T.grad(function() return (w * b):sum() end, {b})
+  eq(gw[1]:totable(), {3})
+  eq(b.grad, nil)
+end)
+
+test("tensor.grad argument errors", function()
+  local w = T.tensor{1, 2}:requires_grad()
+  raises(function() T.grad(function() return 3 end, {w}) end, "must return a tensor")
+  raises(function() T.grad(function() return w:sum() end, {w * 2}) end, "not a leaf")
+  raises(function() T.grad(function() return w:sum() end, {T.ones(2)}) end, "not a leaf")
+  raises(function() T.grad(function() return w:sum() end, {"w"}) end, "params[1]")
+  raises(function() T.grad(function() return w * 2 end, {w}) end, "not a scalar")
+  raises(function() T.grad(function() error("inside f") end, {w}) end, "inside f")
+  eq(T.is_grad_enabled(), true)
+end)
+
+---------------------------------------------------------------------------------------------
+-- errors
+---------------------------------------------------------------------------------------------
+
+test("backward errors: non-scalar without gradient, wrong shape, nothing to differentiate", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  local y = x * 2
+  local err = raises(function() y:backward() end, "not a scalar")
+  ok(err:find("2", 1, true), err)
+  raises(function() y:backward(T.ones(3)) end, "gradient has shape")
+  raises(function() y:backward(T.ones(2, 1)) end, "gradient has shape")
+  raises(function() y:backward("one") end, "must be a tensor")
+  raises(function() T.ones(2):backward(T.ones(2)) end, "does not require grad")
+  raises(function() T.no_grad(function() return x * 2 end):backward(T.ones(2)) end,
+         "does not require grad")
+  -- the failed calls left the graph usable
+  y:backward(T.ones(2))
+  eq(x.grad:totable(), {2, 2})
+end)
+
+test("requires_grad on a non-leaf is an error naming the op", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  local y = x:exp()
+  raises(function() y:requires_grad() end, "exp")
+  raises(function() y:requires_grad() end, "not a leaf")
+  y:detach():requires_grad()
+end)
+
+test("x.grad = wrong shape or wrong type is an error", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  raises(function() x.grad = T.ones(3) end, "grad: gradient of shape")
+  raises(function() x.grad = T.ones(2, 1) end, "grad")
+  raises(function() x.grad = 5 end, "must be a tensor or nil")
+  eq(x.grad, nil)
+  x.grad = T.zeros(2)
+  eq(x.grad:totable(), {0, 0})
+end)
+
+test("in-place and out= forms on tensors that require grad are refused", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  local y = x * 2
+  raises(function() y:add_(1) end, "in-place")
+  raises(function() y:exp_() end, "in-place")
+  raises(function() y:set(1, 5) end, "in-place")
+  raises(function() y:fill(0) end, "in-place")
+  raises(function() x:add_(1) end, "requires grad")
+  raises(function() x:mul_(2) end, "requires grad")
+  raises(function() x:exp_() end, "requires grad")
+  raises(function() x:clamp_(0, 1) end, "requires grad")
+  raises(function() x:set(1, 5) end, "requires grad")
+  raises(function() x:fill(0) end, "requires grad")
+  raises(function() x:copy(T.ones(2)) end, "requires grad")
+  raises(function() x:axpy_(1, T.ones(2)) end, "requires grad")
+  local out = T.zeros(2)
+  raises(function() x:exp(out) end, "requires grad")
+  raises(function() x:add(1, {out = out}) end, "requires grad")
+  raises(function() T.ones(2):add(x, out) end, "requires grad")
+  raises(function() x:matmul(T.ones(2), T.zeros()) end, "requires grad")
+  raises(function() T.where(T.ones(2), x, 0, out) end, "requires grad")
+  eq(x:totable(), {1, 2}, "nothing was written")
+  -- a parameter update is fine under no_grad, and so is writing a detached copy
+  T.no_grad(function() x:add_(1); x:axpy_(-0.5, T.ones(2)) end)
+  eq(x:totable(), {1.5, 2.5})
+  local c = x:detach():clone()
+  c:add_(1)
+  eq(c:totable(), {2.5, 3.5})
+end)
+
+test("an in-place change to a saved tensor makes backward fail instead of lying", function()
+  -- the saved input, changed under no_grad
+  local x = T.tensor{1, 2}:requires_grad()
+  local y = x:exp()
+  T.no_grad(function() x:set(1, 5) end)
+  local err = raises(function() y:sum():backward() end, "modified in place")
+  ok(err:find("exp", 1, true), err)
+  -- the saved output, changed through a detached alias
+  local x2 = T.tensor{1, 2}:requires_grad()
+  local y2 = x2:exp()
+  y2:detach():add_(1)
+  raises(function() y2:sum():backward() end, "modified in place")
+  -- an input saved by mul, changed through a view of a detached alias
+  local a = T.tensor{{1, 2}, {3, 4}}:requires_grad()
+  local b = T.tensor{{1, 1}, {1, 1}}
+  local p = a * b
+  b:select(1, 1):fill(7)
+  raises(function() p:sum():backward() end, "modified in place")
+  -- fused ops check their saved tensors too
+  local w = T.tensor{{1, 2}}:requires_grad()
+  local inp = T.tensor{{3, 4}}
+  local o = T.linear(inp, w)
+  inp:mul_(2)
+  raises(function() o:sum():backward() end, "modified in place")
+  local lg = T.tensor{{1, 2, 3}}:requires_grad()
+  local sm = T.softmax(lg, 2)
+  sm:detach():zero_grad()
+  sm:detach():fill(0)
+  raises(function() sm:sum():backward() end, "modified in place")
+  -- a change to a tensor the graph does not need is fine
+  local q = T.tensor{1, 2}:requires_grad()
+  local c = T.tensor{5, 5}
+  local s = q + c
+  c:fill(0)
+  s:sum():backward()
+  eq(q.grad:totable(), {1, 1})
+end)
+
+test("label errors: outside 1..C, not integers, wrong count", function()
+  local x = T.tensor{{1, 2, 3}, {4, 5, 6}}:requires_grad()
+  raises(function() T.cross_entropy(x, {1, 4}) end, "outside 1..3")
+  raises(function() T.cross_entropy(x, {0, 1}) end, "label 0")
+  raises(function() T.cross_entropy(x, {1, -1}) end, "outside")
+  raises(function() T.cross_entropy(x, {1, 1.5}) end, "1.5")
+  raises(function() T.cross_entropy(x, T.tensor{2, 0 / 0}) end, "nan")
+  raises(function() T.nll(x, {1, 4}) end, "nll")
+  raises(function() T.cross_entropy(x, {1}) end, "one label per row")
+  raises(function() T.cross_entropy(x, {1, "a"}) end, "expected a number")
+  raises(function() T.cross_entropy(x, "labels") end, "indices must be")
+  raises(function() T.cross_entropy(x:select(1, 1), {1}) end, "batch x classes")
+  raises(function() T.cross_entropy(x, {1, 2}, {reduction = "avg"}) end, "reduction")
+  raises(function() T.mse(x, T.ones(3, 2)) end, "mse: prediction has shape 2x3, target 3x2")
+  raises(function() T.bce_with_logits(x, T.ones(3)) end, "bce_with_logits")
+  raises(function() T.linear(T.ones(3), T.ones(2, 4)) end, "linear: input has 3 features")
+  raises(function() T.linear(T.ones(4), T.ones(2, 4), T.ones(3)) end, "bias")
+  raises(function() T.linear(T.ones(4), T.ones(4)) end, "2-D")
+  raises(function() T.layer_norm(T.ones(2, 3), T.ones(2)) end, "layer_norm: weight")
+  raises(function() T.layer_norm(T.ones(2, 3), nil, nil, -1) end, "eps")
+  raises(function() T.softmax(T.ones(2, 3), 3) end, "softmax")
+end)
+
+test("NaN propagates through a loss and its gradients without a crash", function()
+  local x = T.tensor{{1, 0 / 0, 2}, {0.5, 0.5, 0.5}}:requires_grad()
+  local l = T.cross_entropy(x, {1, 2})
+  ok(l:item() ~= l:item(), "the loss is NaN")
+  l:backward()
+  local g = x.grad:totable()
+  ok(g[1][1] ~= g[1][1], "the gradient of the NaN row is NaN")
+  local p = T.tensor{1, 2}:requires_grad()
+  local m = T.mse(p, T.tensor{0 / 0, 1})
+  ok(m:item() ~= m:item(), "mse is NaN")
+  m:backward()
+  ok(p.grad:get(1) ~= p.grad:get(1), "gradient is NaN")
+  local q = T.tensor{-1, 4}:requires_grad()
+  local s = q:sqrt():sum()
+  ok(s:item() ~= s:item())
+  s:backward()
+  ok(q.grad:get(1) ~= q.grad:get(1))
+  near(q.grad:get(2), 0.25)
+end)
