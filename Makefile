@@ -19,7 +19,7 @@ BUILD ?= build
 CORE_SRC := $(wildcard bindings/core/*.c)
 LUA_SRC := $(wildcard bindings/lua/*.c)
 VM_SRC := $(wildcard vm/*.c)
-STDLIB := $(sort $(wildcard stdlib/entro/*.lua))
+STDLIB := $(sort $(wildcard stdlib/entro/*.lua stdlib/entro/*/*.lua))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 LUA_OBJ := $(LUA_SRC:%.c=$(BUILD)/%.o) $(BUILD)/stdlib_embed.o
 VM_OBJ := $(VM_SRC:%.c=$(BUILD)/%.o)
@@ -49,7 +49,7 @@ $(BUILD)/%.o: %.c $(HEADERS)
 	@echo "  CC   $<"
 	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/stdlib_embed.c: tools/embed.lua $(STDLIB)
+$(BUILD)/stdlib_embed.c: tools/embed.lua $(STDLIB) Makefile
 	@mkdir -p $(BUILD)
 	lua5.4 tools/embed.lua $@ $(STDLIB)
 

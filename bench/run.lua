@@ -205,15 +205,29 @@ local sides = {
   ref = function() run_helper("ref", env .. " " .. shq(CREF), names_for("ref")) end,
 }
 
-local function loadavg()
-  local f = io.open("/proc/loadavg")
-  if not f then return "?" end
-  local s = f:read("l"):match("^(%S+ %S+ %S+)")
+-- CPU ticks: {busy, total} over all CPUs (/proc/stat), and this process's own with its
+-- waited-for children (/proc/self/stat); nil where /proc is missing.
+local function cpu_ticks()
+  local f = io.open("/proc/stat")
+  if not f then return nil end
+  local v = {}
+  for n in f:read("l"):gmatch("%d+") do v[#v + 1] = tonumber(n) end
   f:close()
-  return s
+  local total = 0
+  for i = 1, 8 do total = total + (v[i] or 0) end
+  local busy = total - (v[4] or 0) - (v[5] or 0)   -- all but idle and iowait
+  local g = io.open("/proc/self/stat")
+  if not g then return nil end
+  local rest = g:read("l"):match("%)%s+(.*)$")
+  g:close()
+  local w = {}
+  for x in rest:gmatch("%S+") do w[#w + 1] = x end
+  local own = 0
+  for i = 12, 15 do own = own + tonumber(w[i]) end   -- utime stime cutime cstime
+  return {busy = busy, total = total, own = own}
 end
 
-local load_before = loadavg()
+local ticks_before = cpu_ticks()
 local t_start = clock()
 local order = {"entro", "torch", "ref"}
 for r = 1, ROUNDS do
@@ -222,7 +236,14 @@ for r = 1, ROUNDS do
   io.stderr:write(string.format("bench: round %d/%d (%s)\n", r, ROUNDS, table.concat(this, ", ")))
   for _, side in ipairs(this) do sides[side]() end
 end
-local load_after = loadavg()
+local ticks_after = cpu_ticks()
+-- the share of all CPUs' time that other processes used while the bench ran
+local others
+if ticks_before and ticks_after and ticks_after.total > ticks_before.total then
+  local busy = ticks_after.busy - ticks_before.busy
+  local own = ticks_after.own - ticks_before.own
+  others = math.max(0, busy - own) / (ticks_after.total - ticks_before.total)
+end
 
 ---------------------------------------------------------------------------------------------
 -- statistics and report
@@ -281,8 +302,8 @@ local model, ncpu, avx512 = cpuinfo()
 local L = {}
 local function out(fmt_, ...) L[#L + 1] = string.format(fmt_, ...) end
 out("entro bench, %s (%d rounds, %.0f s)", os.date("%Y-%m-%d %H:%M"), ROUNDS, clock() - t_start)
-out("machine: %s, %d CPUs%s; load average %s before, %s after", model, ncpu,
-    avx512 and ", AVX-512" or "", load_before, load_after)
+out("machine: %s, %d CPUs%s; other processes used %s of the CPU time during the run", model,
+    ncpu, avx512 and ", AVX-512" or "", others and string.format("%.0f%%", 100 * others) or "?")
 out("entro %s: OpenBLAS core %s%s, %d threads; elementwise kernels single-threaded",
     entro.version, blas.core, blas.coretype_set_by_entro and " (OPENBLAS_CORETYPE set by entro)" or "",
     blas.threads)
@@ -295,9 +316,13 @@ else
 end
 if trouble.ref then
   out("C reference: not measured (%s)", trouble.ref:match("[^\n]*"))
-else
+elseif next(info.ref) then
   out("C reference (bench/cref.c): OpenBLAS core %s, %s threads; loops -O2 -march=native, 1 thread",
       info.ref.openblas_core or "?", info.ref.openblas_threads or "?")
+end
+if others and others > 0.1 then
+  out("WARNING: the machine was busy; multi-threaded figures (dgemm, torch's elementwise ops)")
+  out("may be far below their quiet values, and the spreads wide")
 end
 out("each figure: median over rounds [min-max]; entro/torch = ratio of median times (lower is")
 out("better); %% of C = entro's rate over the C reference's rate (higher is better)")

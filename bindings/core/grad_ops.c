@@ -171,18 +171,13 @@ entro_tensor *entro_f_where(entro_tensor *cond, entro_tensor *a, entro_tensor *b
 
 /* ---- reductions ---- */
 
-/* Gradient of a reduction along dim of a (keepdim-shaped g and result rk). */
+/* Gradient of a reduction along dim of a (keepdim-shaped g and result rk); sum and mean
+ * are bw_sum_mean's. */
 static entro_tensor *reduce_grad(int op, const entro_tensor *a, int dim, const entro_tensor *gk,
                                  const entro_tensor *rk, double p, int ddof) {
   int64_t len = a->shape[dim];
   entro_tensor *t1 = NULL, *t2 = NULL, *t3 = NULL, *r = NULL;
   switch (op) {
-    case ER_SUM:
-      r = entro_tensor_expand(gk, a->ndim, a->shape);
-      break;
-    case ER_MEAN:
-      if ((t1 = entro_affine(NULL, gk, 1.0 / (double)len, 0))) r = entro_tensor_expand(t1, a->ndim, a->shape);
-      break;
     case ER_MAX: case ER_MIN:   /* shared evenly among tied extremes */
       if ((t1 = entro_binary(EB_EQ, NULL, a, rk)) &&
           (t2 = entro_reduce_dim(ER_SUM, NULL, t1, dim, 1, 2, 0)) &&
@@ -298,9 +293,35 @@ static int bw_reduce(entro_node *n, const entro_tensor *g, entro_tensor **din) {
   return give(din, 0, r);
 }
 
+/* Sum and mean need only the input's shape (k[4..]), so they save no tensor: a later
+ * in-place change to their input does not block their backward, and the input can die. */
+static int bw_sum_mean(entro_node *n, const entro_tensor *g, entro_tensor **din) {
+  int dim = (int)n->k[1], nd = (int)n->k[4];
+  const int64_t *shape = n->k + 5;
+  int64_t cnt = 1;
+  if (dim >= 0) cnt = shape[dim];
+  else for (int i = 0; i < nd; i++) cnt *= shape[i];
+  double c = n->k[0] == ER_MEAN ? 1.0 / (double)cnt : 1.0;
+  if (dim < 0) return give(din, 0, entro_tensor_full(nd, shape, c * *entro_data(g)));
+  entro_tensor *gk = n->k[2] ? entro_tensor_view_of(g) : entro_tensor_unsqueeze(g, dim);
+  entro_tensor *sc = gk ? entro_affine(NULL, gk, c, 0) : NULL;
+  entro_tensor *r = sc ? entro_tensor_expand(sc, nd, shape) : NULL;
+  entro_tensor_release(gk);
+  entro_tensor_release(sc);
+  return give(din, 0, r);
+}
+
 static entro_tensor *record_reduce(entro_tensor *r, int op, entro_tensor *a, int dim, int keep,
                                    double p, int ddof) {
   if (!r || !entro_should_record(a, NULL) || op == ER_ARGMAX || op == ER_ARGMIN) return r;
+  if (op == ER_SUM || op == ER_MEAN) {
+    if ((r = entro_record(r, entro_reduce_names[op], bw_sum_mean, 1, &a, NULL, NULL))) {
+      entro_node *n = r->grad_fn;
+      n->k[0] = op; n->k[1] = dim; n->k[2] = keep;
+      put_shape(n->k + 4, a);
+    }
+    return r;
+  }
   entro_tensor *y = alias(r);
   if (!y) { entro_tensor_release(r); return NULL; }
   r = entro_record(r, entro_reduce_names[op], bw_reduce, 1, &a, a, y);

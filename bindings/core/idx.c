@@ -82,27 +82,27 @@ int entro_idx_parse_header(const char *op, const char *what, const unsigned char
 }
 
 void entro_idx_decode(const entro_idx_header *h, const unsigned char *src, int64_t n,
-                      double scale, double *dst) {
+                      double div, double *dst) {
   switch (h->type) {
     case 0x08:
-      for (int64_t i = 0; i < n; i++) dst[i] = src[i] * scale;
+      for (int64_t i = 0; i < n; i++) dst[i] = src[i] / div;
       break;
     case 0x09:
-      for (int64_t i = 0; i < n; i++) dst[i] = (int8_t)src[i] * scale;
+      for (int64_t i = 0; i < n; i++) dst[i] = (int8_t)src[i] / div;
       break;
     case 0x0B:
       for (int64_t i = 0; i < n; i++)
-        dst[i] = (int16_t)(uint16_t)((unsigned)src[2 * i] << 8 | src[2 * i + 1]) * scale;
+        dst[i] = (int16_t)(uint16_t)((unsigned)src[2 * i] << 8 | src[2 * i + 1]) / div;
       break;
     case 0x0C:
-      for (int64_t i = 0; i < n; i++) dst[i] = (int32_t)be32(src + 4 * i) * scale;
+      for (int64_t i = 0; i < n; i++) dst[i] = (int32_t)be32(src + 4 * i) / div;
       break;
     case 0x0D:
       for (int64_t i = 0; i < n; i++) {
         uint32_t u = be32(src + 4 * i);
         float f;
         memcpy(&f, &u, sizeof f);
-        dst[i] = (double)f * scale;
+        dst[i] = (double)f / div;
       }
       break;
     default:
@@ -110,7 +110,7 @@ void entro_idx_decode(const entro_idx_header *h, const unsigned char *src, int64
         uint64_t u = (uint64_t)be32(src + 8 * i) << 32 | be32(src + 8 * i + 4);
         double d;
         memcpy(&d, &u, sizeof d);
-        dst[i] = d * scale;
+        dst[i] = d / div;
       }
   }
 }
@@ -146,7 +146,7 @@ static int trailing(const char *op, const char *what, const entro_idx_header *h)
 }
 
 entro_tensor *entro_idx_from_buffer(const char *op, const char *what, const unsigned char *buf,
-                                    size_t len, int64_t limit, double scale) {
+                                    size_t len, int64_t limit, double div) {
   entro_idx_header h;
   if (entro_idx_parse_header(op, what, buf, len, &h)) return NULL;
   int64_t shape[ENTRO_MAXDIM], n = kept(&h, limit, shape);
@@ -155,15 +155,17 @@ entro_tensor *entro_idx_from_buffer(const char *op, const char *what, const unsi
   if (n == h.numel && have > need) { trailing(op, what, &h); return NULL; }
   entro_tensor *t = entro_tensor_new(h.ndim, shape);
   if (!t) return NULL;
-  entro_idx_decode(&h, buf + h.header_bytes, n, scale, entro_data(t));
+  entro_idx_decode(&h, buf + h.header_bytes, n, div, entro_data(t));
   return t;
 }
 
-/* The error message of a failed gzread. */
-static int gz_failed(const char *op, const char *what, gzFile f) {
+/* The error message of a failed gzread (zlib's, which starts with the path: dropped). */
+static int gz_failed(const char *op, const char *what, const char *path, gzFile f) {
   int err = 0;
   const char *msg = gzerror(f, &err);
+  size_t l = strlen(path);
   if (err == Z_ERRNO) msg = strerror(errno);
+  else if (msg && !strncmp(msg, path, l) && !strncmp(msg + l, ": ", 2)) msg += l + 2;
   return entro_fail(ENTRO_EIO, "%s: cannot read %s: %s", op, what, msg && *msg ? msg : "read error");
 }
 
@@ -179,8 +181,8 @@ static int64_t gz_read_full(gzFile f, unsigned char *buf, size_t len) {
   return (int64_t)got;
 }
 
-static int read_body(const char *op, const char *what, gzFile f, const entro_idx_header *h,
-                     int64_t n, double scale, int check_end, entro_tensor *t) {
+static int read_body(const char *op, const char *what, const char *path, gzFile f,
+                     const entro_idx_header *h, int64_t n, double div, int check_end, entro_tensor *t) {
   unsigned char *buf = malloc(CHUNK);
   if (!buf) return entro_fail(ENTRO_ENOMEM, "%s: out of memory reading %s", op, what);
   int64_t need = n * h->elsize, done = 0;
@@ -189,10 +191,10 @@ static int read_body(const char *op, const char *what, gzFile f, const entro_idx
   while (!st && done < need) {
     size_t want = (size_t)(need - done < (int64_t)CHUNK ? need - done : (int64_t)CHUNK);
     int64_t r = gz_read_full(f, buf, want);
-    if (r < 0) st = gz_failed(op, what, f);
+    if (r < 0) st = gz_failed(op, what, path, f);
     else if ((size_t)r < want) st = truncated(op, what, h, need, done + r);
     else {
-      entro_idx_decode(h, buf, r / h->elsize, scale, dst);
+      entro_idx_decode(h, buf, r / h->elsize, div, dst);
       dst += r / h->elsize;
       done += r;
       st = entro_check_interrupt(op);
@@ -201,14 +203,14 @@ static int read_body(const char *op, const char *what, gzFile f, const entro_idx
   if (!st && check_end) {
     /* one more byte: extra data is an error, and for gzip this reaches the CRC check */
     int64_t r = gz_read_full(f, buf, 1);
-    if (r < 0) st = gz_failed(op, what, f);
+    if (r < 0) st = gz_failed(op, what, path, f);
     else if (r > 0) st = trailing(op, what, h);
   }
   free(buf);
   return st;
 }
 
-entro_tensor *entro_idx_read(const char *op, const char *path, int64_t limit, double scale) {
+entro_tensor *entro_idx_read(const char *op, const char *path, int64_t limit, double div) {
   char what[512];
   snprintf(what, sizeof what, "'%s'", path);
   struct stat sb;
@@ -230,8 +232,8 @@ entro_tensor *entro_idx_read(const char *op, const char *path, int64_t limit, do
   unsigned char hb[4 + 4 * ENTRO_MAXDIM];
   entro_idx_header h;
   int64_t r = gz_read_full(f, hb, 4), r2 = 0;
-  int st = r < 0 ? gz_failed(op, what, f) : check_magic(op, what, hb, (size_t)r);
-  if (!st && (r2 = gz_read_full(f, hb + 4, 4 * (size_t)hb[3])) < 0) st = gz_failed(op, what, f);
+  int st = r < 0 ? gz_failed(op, what, path, f) : check_magic(op, what, hb, (size_t)r);
+  if (!st && (r2 = gz_read_full(f, hb + 4, 4 * (size_t)hb[3])) < 0) st = gz_failed(op, what, path, f);
   if (!st) st = entro_idx_parse_header(op, what, hb, (size_t)(r + r2), &h);
   int64_t shape[ENTRO_MAXDIM], n = 0;
   if (!st) {
@@ -245,7 +247,7 @@ entro_tensor *entro_idx_read(const char *op, const char *path, int64_t limit, do
                       (long long)need, (long long)sb.st_size);
   }
   if (!st && !(t = entro_tensor_new(h.ndim, shape))) st = entro_errcode();
-  if (!st) st = read_body(op, what, f, &h, n, scale, n == h.numel, t);
+  if (!st) st = read_body(op, what, path, f, &h, n, div, n == h.numel, t);
   gzclose_r(f);
   if (st) {
     entro_tensor_release(t);

@@ -28,17 +28,18 @@ typedef struct {
 int entro_idx_parse_header(const char *op, const char *what, const unsigned char *buf,
                            size_t len, entro_idx_header *h);
 
-/* Converts n big-endian elements of h's type at src to doubles times scale. */
+/* Converts n big-endian elements of h's type at src to doubles, each divided by div (a
+ * division, not a product with 1/div, so 255 / 255 is exactly 1). */
 void entro_idx_decode(const entro_idx_header *h, const unsigned char *src, int64_t n,
-                      double scale, double *dst);
+                      double div, double *dst);
 
 /* A whole IDX file held in memory; limit >= 0 keeps only the first `limit` entries of the
  * first dimension (then trailing bytes are not checked), limit < 0 keeps all. */
 entro_tensor *entro_idx_from_buffer(const char *op, const char *what, const unsigned char *buf,
-                                    size_t len, int64_t limit, double scale);
+                                    size_t len, int64_t limit, double div);
 
 /* Reads an IDX file, gzip-compressed or plain (zlib tells them apart), in chunks. */
-entro_tensor *entro_idx_read(const char *op, const char *path, int64_t limit, double scale);
+entro_tensor *entro_idx_read(const char *op, const char *path, int64_t limit, double div);
 
 /* out[i, ...] = a[idx[i], ...]: idx a 1-D tensor of 0-based indices as doubles, a and out
  * contiguous, out of shape (#idx, a's other sizes). Writes in place (bumps out's version). */

@@ -1,6 +1,7 @@
 /* ldata.c -- entro.data_c: the C half of the data module (stdlib/entro/data.lua), which is
  * the public face. It reads IDX files and buffers into tensors and gathers shuffled batch rows
  * into a reused buffer; the engine work is in core/idx.h. */
+#include <math.h>
 #include "lentro.h"
 #include "../core/idx.h"
 
@@ -11,23 +12,31 @@ static int64_t opt_limit(lua_State *L, int idx, const char *op) {
   return n;
 }
 
-/* read_idx(path [, limit [, scale]]) -> tensor of the file's shape */
+static double opt_div(lua_State *L, int idx, const char *op) {
+  double d = luaL_optnumber(L, idx, 1.0);
+  if (!(d > 0 && d < HUGE_VAL)) return luaL_error(L, "%s: the divisor %f is not a positive number", op, d);
+  return d;
+}
+
+/* read_idx(path [, limit [, div [, op]]]) -> tensor of the file's shape, values / div */
 static int l_read_idx(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  int64_t limit = opt_limit(L, 2, "read_idx");
-  double scale = luaL_optnumber(L, 3, 1.0);
-  lt_push(L, entro_idx_read("read_idx", path, limit, scale));
+  const char *op = luaL_optstring(L, 4, "read_idx");
+  int64_t limit = opt_limit(L, 2, op);
+  double div = opt_div(L, 3, op);
+  lt_push(L, entro_idx_read(op, path, limit, div));
   return 1;
 }
 
-/* parse_idx(bytes [, limit [, scale [, name]]]) -> tensor, from an IDX file held in a string */
+/* parse_idx(bytes [, limit [, div [, op [, name]]]]) -> tensor, from IDX bytes in a string */
 static int l_parse_idx(lua_State *L) {
   size_t len;
   const unsigned char *buf = (const unsigned char *)luaL_checklstring(L, 1, &len);
-  int64_t limit = opt_limit(L, 2, "parse_idx");
-  double scale = luaL_optnumber(L, 3, 1.0);
-  const char *what = lua_pushfstring(L, "'%s'", luaL_optstring(L, 4, "string"));
-  lt_push(L, entro_idx_from_buffer("parse_idx", what, buf, len, limit, scale));
+  const char *op = luaL_optstring(L, 4, "parse_idx");
+  int64_t limit = opt_limit(L, 2, op);
+  double div = opt_div(L, 3, op);
+  const char *what = lua_pushfstring(L, "'%s'", luaL_optstring(L, 5, "string"));
+  lt_push(L, entro_idx_from_buffer(op, what, buf, len, limit, div));
   return 1;
 }
 

@@ -114,6 +114,7 @@ int luaopen_entro(lua_State *L) {
   int tensor = lua_gettop(L);
   lua_pushcfunction(L, l_gradcheck);
   lua_setfield(L, tensor, "gradcheck");
+  luaL_requiref(L, "entro.optim_kernels", luaopen_entro_optim_kernels, 0); lua_pop(L, 1);
 
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (int i = 0; entro_stdlib[i].module; i++) {

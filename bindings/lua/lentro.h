@@ -54,6 +54,7 @@ void lt_open_format(lua_State *L, int methods, int module);
 void lt_open_linalg(lua_State *L, int module);   /* tensor.linalg */
 void lt_open_io(lua_State *L, int module);       /* tensor.save / tensor.load */
 void lt_open_autograd(lua_State *L, int methods, int module);
+int luaopen_entro_optim_kernels(lua_State *L);   /* entro.optim_kernels, for optim.lua */
 int luaopen_entro_data_c(lua_State *L);   /* entro.data_c, the C half of entro.data */
 
 #endif

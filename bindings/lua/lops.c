@@ -214,7 +214,7 @@ RED(norm, ER_NORM) RED(logsumexp, ER_LOGSUMEXP)
 static int m_cumsum(lua_State *L) {
   entro_tensor *x = lt_check(L, 1);
   int d = x->ndim ? lt_optdim(L, 2, x->ndim, "cumsum", 0) : 0;
-  if (x->ndim == 0) { lt_push(L, entro_tensor_clone(x)); return 1; }
+  if (x->ndim == 0) { lt_push(L, entro_f_clone(x)); return 1; }
   entro_tensor *out = lt_out(L, 3);
   lt_check_unrecorded(L, "cumsum", out, x, NULL);
   return result(L, out ? entro_cumsum(out, x, d) : entro_f_cumsum(x, d), 3);

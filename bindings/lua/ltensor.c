@@ -57,6 +57,12 @@ entro_tensor *lt_tensor_or_number(lua_State *L, int idx, int *owned) {
   return lt_check(L, idx);
 }
 
+/* A value's type for a message: its metatable's __name (entro.Tensor) when it has one. */
+static const char *type_name(lua_State *L, int idx) {
+  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) return lua_tostring(L, -1);
+  return luaL_typename(L, idx);
+}
+
 int64_t lt_int(lua_State *L, int idx, const char *op, const char *what) {
   int isnum;
   lua_Integer v = lua_tointegerx(L, idx, &isnum);
@@ -64,7 +70,7 @@ int64_t lt_int(lua_State *L, int idx, const char *op, const char *what) {
     if (lua_type(L, idx) == LUA_TNUMBER)
       luaL_error(L, "%s: %s must be an integer, got %s", op, what, lua_tostring(L, idx));
     else
-      luaL_error(L, "%s: %s must be an integer, got %s", op, what, luaL_typename(L, idx));
+      luaL_error(L, "%s: %s must be an integer, got %s", op, what, type_name(L, idx));
   }
   return (int64_t)v;
 }
@@ -88,7 +94,7 @@ int lt_read_shape(lua_State *L, int idx, int64_t *shape, const char *op) {
   }
   /* the sizes may be followed by an options table, but not by a stray "3" or a tensor */
   if (i <= top && !lua_isnil(L, i) && !lua_istable(L, i))
-    luaL_error(L, "%s: a size must be an integer, got %s", op, luaL_typename(L, i));
+    luaL_error(L, "%s: a size must be an integer, got %s", op, type_name(L, i));
   return n;
 }
 
@@ -226,7 +232,7 @@ static void nested_fill(lua_State *L, int idx, int depth, int nd, const int64_t 
                         double **out) {
   if (depth == nd) {
     if (lua_type(L, idx) != LUA_TNUMBER && !lua_isboolean(L, idx))
-      luaL_error(L, "tensor: element is a %s, expected a number", luaL_typename(L, idx));
+      luaL_error(L, "tensor: element is a %s, expected a number", type_name(L, idx));
     *(*out)++ = lua_isboolean(L, idx) ? lua_toboolean(L, idx) : lua_tonumber(L, idx);
     return;
   }
@@ -387,7 +393,7 @@ static int m_transpose(lua_State *L) {
       return luaL_error(L, "t: needs a tensor of at most 2 dimensions, got %s (use transpose(d1, d2))",
                         entro_tensor_shape_str(b, t));
     }
-    if (t->ndim < 2) { lt_push(L, entro_tensor_view_of(t)); return 1; }
+    if (t->ndim < 2) { lt_push(L, entro_f_reshape(t, t->ndim, t->shape, 0)); return 1; }   /* recorded */
     d0 = 0; d1 = 1;
   } else {
     d0 = lt_dim(L, 2, t->ndim, "transpose");

@@ -11,7 +11,10 @@ local nn = {}
 local H = {}   -- help texts, read by help()
 
 local function rng_of(opts)
-  return (opts and opts.rng) or tensor.default_rng()
+  local g = opts and opts.rng
+  if g == nil then return tensor.default_rng() end
+  if not tensor.is_rng(g) then error("nn: rng must be a generator from tensor.rng(seed), got " .. type(g), 0) end
+  return g
 end
 
 ------------------------------------------------------------------------------------------
@@ -30,11 +33,14 @@ local function is_param(v)
   return tensor.is_tensor(v) and v.needs_grad and v.is_leaf
 end
 
--- Assignments of modules and parameters are recorded in order.
+-- Assignments of modules and parameters are recorded in order (a key keeps its first place,
+-- even if it was cleared or held something else before).
 local function newindex(self, k, v)
   local order = rawget(self, "_order")
-  if (is_module(v) or is_param(v)) and rawget(self, k) == nil then
-    order[#order + 1] = k
+  if (is_module(v) or is_param(v)) then
+    local known = false
+    for _, o in ipairs(order) do if rawequal(o, k) then known = true; break end end
+    if not known then order[#order + 1] = k end
     if is_module(v) then
       rawset(v, "_parent", self)
       rawset(v, "_key", k)
@@ -91,6 +97,8 @@ end
 
 -- A short description for tostring and errors; layers override it.
 function Module:describe() return self.__name end
+-- The description in error messages ("Linear 64->1"); the same unless a layer overrides it.
+function Module:label() return self:describe() end
 
 -- Iterates (name, value) over registered children and parameters in order.
 local function entries(self)
@@ -102,17 +110,22 @@ local function entries(self)
   end
 end
 
-function Module:named_parameters(prefix, out)
-  out = out or {}
-  for k, v in entries(self) do
-    local name = prefix and (prefix .. "." .. k) or tostring(k)
-    if is_module(v) then v:named_parameters(name, out)
-    elseif tensor.is_tensor(v) then
+-- A parameter shared by several modules (tied weights) is listed once, under its first name.
+local function collect(m, prefix, out, seen)
+  for k, v in entries(m) do
+    local name = prefix and (prefix .. "." .. tostring(k)) or tostring(k)
+    if is_module(v) then collect(v, name, out, seen)
+    elseif tensor.is_tensor(v) and not seen[v] then
+      seen[v] = true
       v.name = name
       out[#out + 1] = {name, v}
     end
   end
-  if prefix then return out end
+  return out
+end
+
+function Module:named_parameters()
+  local out = collect(self, nil, {}, {})
   local i = 0
   return function()
     i = i + 1
@@ -231,7 +244,9 @@ end
 function Module:set_flat_parameters(v)
   local n = self:num_parameters()
   if not tensor.is_tensor(v) or v:dim() ~= 1 or v:numel() ~= n then
-    error(string.format("set_flat_parameters: expected a vector of %d values", n), 2)
+    error(string.format("set_flat_parameters: expected a vector of %d values, got %s", n,
+                        tensor.is_tensor(v) and ("a tensor of shape " .. table.concat(v:shape(), "x"))
+                        or ("a " .. type(v))), 2)
   end
   local at = 1
   tensor.no_grad(function()
@@ -298,6 +313,7 @@ function init.gain(nonlinearity)
 end
 
 local function fans(t)
+  if not tensor.is_tensor(t) then error("nn.init: expected a tensor, got " .. type(t), 3) end
   if t:dim() < 1 then error("nn.init: needs a tensor with at least one dimension", 3) end
   if t:dim() == 1 then return t:size(1), t:size(1) end
   local receptive = 1
@@ -306,6 +322,7 @@ local function fans(t)
 end
 
 local function fill(t, f)
+  if not tensor.is_tensor(t) then error("nn.init: expected a tensor, got " .. type(t), 3) end
   tensor.no_grad(f)
   return t
 end
@@ -351,7 +368,7 @@ end
 -- A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one, signs fixed so
 -- the distribution is uniform (Haar).
 function init.orthogonal(t, opts)
-  if t:dim() < 2 then error("nn.init.orthogonal: needs a matrix", 2) end
+  if not tensor.is_tensor(t) or t:dim() < 2 then error("nn.init.orthogonal: needs a matrix", 2) end
   local rows = t:size(1)
   local cols = t:numel() // rows
   local flip = rows < cols
@@ -368,7 +385,12 @@ end
 -- Multiplies a layer's weight (and bias) or a tensor by factor: the balance experiments
 -- start from deliberately unbalanced layers.
 function init.scale(x, factor)
+  if type(factor) ~= "number" then error("nn.init.scale: factor must be a number, got " .. type(factor), 2) end
   local ts = is_module(x) and {rawget(x, "weight"), rawget(x, "bias")} or {x}
+  if not tensor.is_tensor(ts[1]) then
+    error("nn.init.scale: expected a layer with a weight or a tensor, got " ..
+          (is_module(x) and x:describe() or type(x)), 2)
+  end
   tensor.no_grad(function()
     for _, t in ipairs(ts) do if t then t:mul_(factor) end end
   end)
@@ -380,31 +402,60 @@ end
 
 local function shape_str(x) return table.concat(x:shape(), "x") end
 
+-- Raises an error that names the module's path and what it is:
+-- "net.layers.3 (Linear 64->1): input has 32 features, expected 64".
+local function fail(m, fmt, ...)
+  error(string.format("%s (%s): " .. fmt, m:path(), m:label(), ...), 0)
+end
+
+local function check_input(m, x)
+  if not tensor.is_tensor(x) then fail(m, "input is a %s, expected a tensor", type(x)) end
+end
+
+local function check_size(who, name, v, min)
+  if math.type(v) ~= "integer" or v < min then
+    error(string.format("%s: %s must be an integer >= %d, got %s", who, name, min, tostring(v)), 4)
+  end
+end
+
+local function check_opts(who, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(string.format("%s: options must be a table, got %s", who, type(opts)), 4)
+  end
+  if opts and opts.rng ~= nil and not tensor.is_rng(opts.rng) then
+    error(string.format("%s: rng must be a generator from tensor.rng(seed), got %s", who,
+                        type(opts.rng)), 4)
+  end
+  return opts or {}
+end
+
 local Linear = Module:extend("Linear")
 Linear.is_layer = true
 nn.Linear = Linear
+
+local linear_inits = {kaiming_uniform = true, kaiming_normal = true, xavier_uniform = true,
+                      xavier_normal = true, orthogonal = true, zeros = true}
 
 -- Linear(in, out, {bias = true, rng = g, init = "kaiming_uniform" | "kaiming_normal" |
 -- "xavier_uniform" | "xavier_normal" | "orthogonal" | "zeros" | function(weight, opts)})
 -- Default initialisation is PyTorch's: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
 function Linear:init(nin, nout, opts)
-  opts = opts or {}
-  if math.type(nin) ~= "integer" or math.type(nout) ~= "integer" or nin < 0 or nout < 0 then
-    error(string.format("nn.Linear: sizes must be non-negative integers, got %s, %s",
-                        tostring(nin), tostring(nout)), 3)
+  check_size("nn.Linear", "in", nin, 0)
+  check_size("nn.Linear", "out", nout, 0)
+  opts = check_opts("nn.Linear", opts)
+  local kind = opts.init
+  if kind ~= nil and type(kind) ~= "function" and not linear_inits[kind] then
+    error("nn.Linear: unknown init '" .. tostring(kind) .. "'", 3)
   end
   self.in_features, self.out_features = nin, nout
   self.weight = tensor.zeros(nout, nin):requires_grad()
-  local kind = opts.init
   local bound = nin > 0 and 1 / math.sqrt(nin) or 0
   if kind == nil then
     init.uniform(self.weight, -bound, bound, opts)
   elseif type(kind) == "function" then
     kind(self.weight, opts)
-  elseif init[kind] then
-    init[kind](self.weight, opts)
   else
-    error("nn.Linear: unknown init '" .. tostring(kind) .. "'", 3)
+    init[kind](self.weight, opts)
   end
   if opts.bias ~= false then
     self.bias = tensor.zeros(nout):requires_grad()
@@ -416,25 +467,25 @@ function Linear:describe()
   return string.format("Linear(%d -> %d%s)", self.in_features, self.out_features,
                        rawget(self, "bias") and "" or ", no bias")
 end
+function Linear:label() return string.format("Linear %d->%d", self.in_features, self.out_features) end
 
 function Linear:forward(x)
-  if not tensor.is_tensor(x) then
-    error(string.format("%s (%s): input is a %s, expected a tensor", self:path(), self:describe(), type(x)), 0)
-  end
+  check_input(self, x)
   local d = x:dim() > 0 and x:size(-1) or 0
-  if d ~= self.in_features then
-    error(string.format("%s (Linear %d->%d): input has %d features, expected %d (input shape %s)",
-                        self:path(), self.in_features, self.out_features, d, self.in_features,
-                        shape_str(x)), 0)
+  if x:dim() == 0 or d ~= self.in_features then
+    fail(self, "input has %d features, expected %d (input shape %s, weight %dx%d)", d,
+         self.in_features, shape_str(x), self.out_features, self.in_features)
   end
   return tensor.linear(x, self.weight, rawget(self, "bias"))
 end
 
 -- Stateless activations: one class per function.
-local function activation(name, fn, describe)
+local function activation(name, fn)
   local cls = Module:extend(name)
-  cls.forward = function(_, x) return fn(x) end
-  if describe then cls.describe = describe end
+  cls.forward = function(self, x)
+    check_input(self, x)
+    return fn(x)
+  end
   nn[name] = cls
   return cls
 end
@@ -446,16 +497,24 @@ activation("GELU", function(x) return x:gelu() end)
 activation("Softplus", function(x) return x:softplus() end)
 activation("Identity", function(x) return x end)
 
-local LeakyReLU = Module:extend("LeakyReLU")
-nn.LeakyReLU = LeakyReLU
-function LeakyReLU:init(slope) self.slope = slope or 0.01 end
-function LeakyReLU:forward(x) return x:leaky_relu(self.slope) end
+local LeakyReLU = activation("LeakyReLU")
+function LeakyReLU:init(slope)
+  if slope ~= nil and type(slope) ~= "number" then
+    error("nn.LeakyReLU: slope must be a number, got " .. type(slope), 3)
+  end
+  self.slope = slope or 0.01
+end
+function LeakyReLU:forward(x)
+  check_input(self, x)
+  return x:leaky_relu(self.slope)
+end
 function LeakyReLU:describe() return string.format("LeakyReLU(%g)", self.slope) end
 
 local LayerNorm = Module:extend("LayerNorm")
 nn.LayerNorm = LayerNorm
 function LayerNorm:init(dim, opts)
-  opts = opts or {}
+  check_size("nn.LayerNorm", "dim", dim, 1)
+  opts = check_opts("nn.LayerNorm", opts)
   self.dim, self.eps = dim, opts.eps or 1e-5
   if opts.affine ~= false then
     self.weight = tensor.ones(dim):requires_grad()
@@ -464,9 +523,10 @@ function LayerNorm:init(dim, opts)
 end
 function LayerNorm:describe() return string.format("LayerNorm(%d)", self.dim) end
 function LayerNorm:forward(x)
-  if x:size(-1) ~= self.dim then
-    error(string.format("%s (%s): input has %d features, expected %d", self:path(),
-                        self:describe(), x:size(-1), self.dim), 0)
+  check_input(self, x)
+  if x:dim() == 0 or x:size(-1) ~= self.dim then
+    fail(self, "input has %d features, expected %d (input shape %s)",
+         x:dim() > 0 and x:size(-1) or 0, self.dim, shape_str(x))
   end
   return tensor.layer_norm(x, rawget(self, "weight"), rawget(self, "bias"), self.eps)
 end
@@ -479,10 +539,12 @@ function Dropout:init(p, opts)
   if type(p) ~= "number" or p < 0 or p >= 1 then
     error("nn.Dropout: p must be in [0, 1), got " .. tostring(p), 3)
   end
+  opts = check_opts("nn.Dropout", opts)
   self.p, self.rng = p, rng_of(opts)
 end
 function Dropout:describe() return string.format("Dropout(%g)", self.p) end
 function Dropout:forward(x)
+  check_input(self, x)
   if not self.training or self.p == 0 then return x end
   local mask = self.rng:bernoulli(1 - self.p, x:shape())
   return x * mask:mul_(1 / (1 - self.p))
@@ -490,10 +552,17 @@ end
 
 local Sequential = Module:extend("Sequential")
 nn.Sequential = Sequential
+-- Sequential(m1, m2, ...) or Sequential{m1, m2, ...}
 function Sequential:init(...)
-  local mods = select("#", ...) == 1 and not is_module(...) and ... or {...}
+  local mods, n = {...}, select("#", ...)
+  if n == 1 and type(mods[1]) == "table" and not is_module(mods[1]) then mods = mods[1]; n = #mods end
   self.n = 0
-  for _, m in ipairs(mods) do self:add(m) end
+  for i = 1, n do
+    if not is_module(mods[i]) then
+      error(string.format("nn.Sequential: item %d is a %s, expected a module", i, type(mods[i])), 3)
+    end
+    self:add(mods[i])
+  end
 end
 function Sequential:add(m)
   if not is_module(m) then error("Sequential:add: expected a module, got " .. type(m), 2) end
@@ -510,25 +579,42 @@ end
 -- Residual(m): x + m(x)
 local Residual = Module:extend("Residual")
 nn.Residual = Residual
-function Residual:init(m) self.body = m end
-function Residual:forward(x) return x + self.body(x) end
+function Residual:init(m)
+  if not is_module(m) then error("nn.Residual: expected a module, got " .. type(m), 3) end
+  self.body = m
+end
+function Residual:forward(x)
+  check_input(self, x)
+  local y = self.body(x)
+  -- x + y would broadcast a 5x1 input against a 5x3 body output; a residual must not.
+  if not tensor.is_tensor(y) or shape_str(y) ~= shape_str(x) then
+    fail(self, "body maps shape %s to %s, expected the same shape", shape_str(x),
+         tensor.is_tensor(y) and shape_str(y) or type(y))
+  end
+  return x + y
+end
 
--- Embedding(n, dim, {rng}): rows of a table looked up by 1-based ids.
+-- Embedding(n, dim, {rng}): rows of an n x dim table looked up by 1-based ids (a tensor
+-- of any shape, or a Lua array); the result has shape ids.shape x dim.
 local Embedding = Module:extend("Embedding")
 Embedding.is_layer = true
 nn.Embedding = Embedding
 function Embedding:init(n, dim, opts)
+  check_size("nn.Embedding", "n", n, 1)
+  check_size("nn.Embedding", "dim", dim, 1)
+  opts = check_opts("nn.Embedding", opts)
   self.num, self.dim = n, dim
   self.weight = init.normal(tensor.zeros(n, dim), 1, opts):requires_grad()
 end
 function Embedding:describe() return string.format("Embedding(%d, %d)", self.num, self.dim) end
 function Embedding:forward(ids)
-  if tensor.is_tensor(ids) and ids:dim() > 1 then
-    local shape = ids:shape()
-    shape[#shape + 1] = self.dim
-    return self.weight:index_select(1, ids:reshape(-1)):reshape(shape)
-  end
-  return self.weight:index_select(1, ids)
+  if type(ids) == "table" then ids = tensor.tensor(ids) end
+  if not tensor.is_tensor(ids) then fail(self, "ids are a %s, expected a tensor or an array", type(ids)) end
+  local shape = ids:shape()
+  shape[#shape + 1] = self.dim
+  local ok, y = pcall(self.weight.index_select, self.weight, 1, ids:reshape(-1))
+  if not ok then fail(self, "%s", (tostring(y):gsub("^[^:]*:%d+: ", ""))) end
+  return y:reshape(shape)
 end
 
 -- SelfAttention(dim, heads, {rng, causal = false, bias = true}): multi-head scaled
@@ -537,23 +623,41 @@ end
 local SelfAttention = Module:extend("SelfAttention")
 nn.SelfAttention = SelfAttention
 function SelfAttention:init(dim, heads, opts)
-  opts = opts or {}
   heads = heads or 1
+  check_size("nn.SelfAttention", "dim", dim, 1)
+  check_size("nn.SelfAttention", "heads", heads, 1)
+  opts = check_opts("nn.SelfAttention", opts)
   if dim % heads ~= 0 then
     error(string.format("nn.SelfAttention: dim %d is not divisible by %d heads", dim, heads), 3)
   end
   self.dim, self.heads, self.causal = dim, heads, opts.causal or false
-  local o = {bias = opts.bias, rng = opts.rng}
+  local o = {bias = opts.bias, rng = opts.rng, init = opts.init}
   self.q = Linear(dim, dim, o)
   self.k = Linear(dim, dim, o)
   self.v = Linear(dim, dim, o)
   self.out = Linear(dim, dim, o)
+  self._masks = {}
 end
 function SelfAttention:describe()
   return string.format("SelfAttention(%d, heads = %d%s)", self.dim, self.heads,
                        self.causal and ", causal" or "")
 end
+-- The T x T lower-triangular mask of ones, made once per length.
+local function causal_mask(self, T)
+  local mask = self._masks[T]
+  if not mask then
+    mask = tensor.ones(T, T)
+    for i = 1, T do for j = i + 1, T do mask:set(i, j, 0) end end
+    self._masks[T] = mask
+  end
+  return mask
+end
 function SelfAttention:forward(x)
+  check_input(self, x)
+  if (x:dim() ~= 2 and x:dim() ~= 3) or x:size(-1) ~= self.dim then
+    fail(self, "input has shape %s, expected (batch, tokens, %d) or (tokens, %d)",
+         shape_str(x), self.dim, self.dim)
+  end
   local squeeze = x:dim() == 2
   if squeeze then x = x:unsqueeze(1) end
   local B, T, D = x:size(1), x:size(2), x:size(3)
@@ -562,11 +666,7 @@ function SelfAttention:forward(x)
   local function heads(t) return t:reshape(B, T, h, dh):permute(1, 3, 2, 4) end
   local q, k, v = heads(self.q(x)), heads(self.k(x)), heads(self.v(x))
   local scores = q:matmul(k:transpose(3, 4)) * (1 / math.sqrt(dh))
-  if self.causal then
-    local mask = tensor.ones(T, T)
-    for i = 1, T do for j = i + 1, T do mask:set(i, j, 0) end end
-    scores = tensor.where(mask, scores, -math.huge)
-  end
+  if self.causal then scores = tensor.where(causal_mask(self, T), scores, -math.huge) end
   local y = scores:softmax(4):matmul(v):permute(1, 3, 2, 4):reshape(B, T, D)
   y = self.out(y)
   if squeeze then y = y:squeeze(1) end
@@ -578,13 +678,18 @@ end
 local TransformerBlock = Module:extend("TransformerBlock")
 nn.TransformerBlock = TransformerBlock
 function TransformerBlock:init(dim, heads, opts)
-  opts = opts or {}
+  opts = check_opts("nn.TransformerBlock", opts)
   local hidden = math.floor(dim * (opts.mlp_ratio or 4))
+  self.dim, self.heads = dim, heads or 1
   self.ln1 = LayerNorm(dim)
   self.attn = SelfAttention(dim, heads, opts)
   self.ln2 = LayerNorm(dim)
   local act = nn.activation(opts.act or "gelu")
-  self.mlp = Sequential(Linear(dim, hidden, opts), act, Linear(hidden, dim, opts))
+  local o = {bias = opts.bias, rng = opts.rng, init = opts.init}
+  self.mlp = Sequential(Linear(dim, hidden, o), act, Linear(hidden, dim, o))
+end
+function TransformerBlock:describe()
+  return string.format("TransformerBlock(%d, heads = %d)", self.dim, self.heads)
 end
 function TransformerBlock:forward(x)
   x = x + self.attn(self.ln1(x))
@@ -598,22 +703,25 @@ local act_names = {relu = "ReLU", tanh = "Tanh", sigmoid = "Sigmoid", gelu = "GE
                    softplus = "Softplus", leaky_relu = "LeakyReLU", identity = "Identity",
                    linear = "Identity"}
 
--- nn.activation("relu") -> a new activation module
-function nn.activation(name)
+local function act_class(name, level)
   local cls = nn[act_names[name] or ""]
   if not cls then
     local known = {}
     for k in pairs(act_names) do known[#known + 1] = k end
     table.sort(known)
     error(string.format("nn: unknown activation '%s' (known: %s)", tostring(name),
-                        table.concat(known, ", ")), 3)
+                        table.concat(known, ", ")), level + 1)
   end
-  return cls()
+  return cls
 end
+
+-- nn.activation("relu") -> a new activation module
+function nn.activation(name) return act_class(name, 2)() end
 
 local MLP = Module:extend("MLP")
 nn.MLP = MLP
 function MLP:init(sizes, opts)
+  opts = opts or {}
   self.sizes = sizes
   self.layers = Sequential()
   for i = 1, #sizes - 1 do
@@ -639,6 +747,10 @@ end
 -- nn.mlp{20, 64, 64, 1, act = "relu", bias = true, rng = g, init = ...}
 function nn.mlp(spec)
   if type(spec) ~= "table" then error("nn.mlp: expected a table of sizes and options", 2) end
+  act_class(spec.act or "relu", 2)
+  if spec.rng ~= nil and not tensor.is_rng(spec.rng) then
+    error("nn.mlp: rng must be a generator from tensor.rng(seed), got " .. type(spec.rng), 2)
+  end
   local opts = {act = spec.act or "relu", bias = spec.bias, rng = spec.rng, init = spec.init}
   return MLP(sizes_of(spec, "nn.mlp"), opts)
 end
@@ -646,6 +758,9 @@ end
 -- nn.deep_linear{3, 6, 5, 3, rng = g}: bias-free linear layers, no activation
 function nn.deep_linear(spec)
   if type(spec) ~= "table" then error("nn.deep_linear: expected a table of sizes", 2) end
+  if spec.rng ~= nil and not tensor.is_rng(spec.rng) then
+    error("nn.deep_linear: rng must be a generator from tensor.rng(seed), got " .. type(spec.rng), 2)
+  end
   local net = MLP(sizes_of(spec, "nn.deep_linear"),
                   {act = false, bias = false, rng = spec.rng, init = spec.init})
   rawset(net, "kind", "DeepLinear")
@@ -655,10 +770,11 @@ end
 ------------------------------------------------------------------------------------------
 -- Losses (mean reduction by default; {reduction = "sum" | "none"})
 
-function nn.mse(pred, target, opts) return tensor.mse(pred, target, opts) end
-function nn.cross_entropy(logits, labels, opts) return tensor.cross_entropy(logits, labels, opts) end
-function nn.nll(logp, labels, opts) return tensor.nll(logp, labels, opts) end
-function nn.bce_with_logits(x, y, opts) return tensor.bce_with_logits(x, y, opts) end
+-- The C functions themselves, so their errors point at the caller's line.
+nn.mse = tensor.mse                         -- (pred, target, opts)
+nn.cross_entropy = tensor.cross_entropy     -- (logits, labels 1..C, opts)
+nn.nll = tensor.nll                         -- (logp, labels 1..C, opts)
+nn.bce_with_logits = tensor.bce_with_logits -- (logits, targets in [0, 1], opts)
 
 ------------------------------------------------------------------------------------------
 -- help

@@ -26,7 +26,9 @@ put('tiny-labels-idx1-ubyte', idx([3], [0, 9, 4]))
 
 # bad files
 gz = gzip.compress(images, mtime=0)
-put('truncated.idx.gz', gz[:len(gz) // 2])                             # cut inside the deflate stream
+varied = idx([64, 8, 8], [(i * 7919) % 251 for i in range(64 * 8 * 8)])
+cut = gzip.compress(varied, mtime=0)
+put('truncated.idx.gz', cut[:len(cut) // 2])                           # cut inside the deflate stream
 put('bad-crc.idx.gz', gz[:-8] + bytes([gz[-8] ^ 0xff]) + gz[-7:])      # CRC-32 trailer flipped
 put('wrong-magic.idx', b'\x89PNG\r\n\x1a\n' + bytes(16))               # a foreign file
 put('short-data.idx', idx([10, 2, 2], [1] * 12))                       # header promises 40 bytes, holds 12

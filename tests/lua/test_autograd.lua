@@ -821,3 +821,209 @@ test("NaN propagates through a loss and its gradients without a crash", function
   ok(q.grad:get(1) ~= q.grad:get(1))
   near(q.grad:get(2), 0.25)
 end)
+
+test("sum and mean keep no tensor: their input may change after them", function()
+  local x = T.tensor{1, 2, 3}:requires_grad()
+  local s = x:sum() + x:mean(1)
+  T.no_grad(function() x:add_(10) end)
+  s:backward()
+  near(x.grad, {4 / 3, 4 / 3, 4 / 3}, 1e-15)
+end)
+
+test("t and transpose of a vector, and cumsum of a scalar, keep the graph", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  x:t():sum():backward()
+  eq(x.grad:totable(), {1, 1})
+  local s = T.tensor(2):requires_grad()
+  s:cumsum():backward()
+  eq(s.grad:item(), 1)
+end)
+
+---------------------------------------------------------------------------------------------
+-- memory
+---------------------------------------------------------------------------------------------
+
+test("2000 training steps keep entro.mem() flat; dropping the net returns it", function()
+  collectgarbage(); collectgarbage()
+  local m0 = entro.mem()
+  local first, last, mid, worst, peak
+  ;(function()
+    local g = T.rng(5)
+    local X, Y = g:normal(0, 1, {16, 8}), g:normal(0, 1, {16, 2})
+    local params = {g:normal(0, 0.3, {16, 8}), T.zeros(16), g:normal(0, 0.3, {2, 16}), T.zeros(2)}
+    for _, p in ipairs(params) do p:requires_grad() end
+    local w1, b1, w2, b2 = table.unpack(params)
+    worst, peak = 0, 0
+    for step = 1, 2000 do
+      local loss = T.mse(T.linear(T.linear(X, w1, b1):tanh(), w2, b2), Y)
+      loss:backward()
+      T.no_grad(function()
+        for _, p in ipairs(params) do p:axpy_(-0.05, p.grad); p:zero_grad() end
+      end)
+      if step == 1 then first = loss:item() end
+      last = loss:item()
+      peak = math.max(peak, (entro.mem()))
+      if step % 100 == 0 then
+        collectgarbage()
+        if not mid then mid = entro.mem() end
+        worst = math.max(worst, math.abs(entro.mem() - mid))
+      end
+    end
+  end)()
+  ok(last < 0.5 * first, string.format("the loss fell (%g -> %g)", first, last))
+  eq(worst, 0, "live bytes after a full collection, every 100 steps")
+  ok(peak - m0 < 8e6, string.format("uncollected garbage stays bounded (peak %d bytes above start)", peak - m0))
+  collectgarbage(); collectgarbage()
+  eq(entro.mem(), m0, "all storage returned")
+end)
+
+test("a long chain built in Lua is freed, with and without backward", function()
+  collectgarbage(); collectgarbage()
+  local m0 = entro.mem()
+  ;(function()
+    local x = T.tensor{1, 2}:requires_grad()
+    local y = x
+    for _ = 1, 20000 do y = y * 1.00001 end
+    y:sum():backward()
+    near(x.grad, {1.00001 ^ 20000, 1.00001 ^ 20000}, 1e-10)
+    local z = x
+    for _ = 1, 20000 do z = z:tanh() end
+  end)()
+  collectgarbage(); collectgarbage()
+  eq(entro.mem(), m0)
+end)
+
+---------------------------------------------------------------------------------------------
+-- agreement with PyTorch (float64) on small fixed problems
+---------------------------------------------------------------------------------------------
+
+local function pylist(t)
+  if type(t) == "number" then return string.format("%.17g", t) end
+  local parts = {}
+  for i, v in ipairs(t) do parts[i] = pylist(v) end
+  return "[" .. table.concat(parts, ", ") .. "]"
+end
+local function pyt(x) return "torch.tensor(" .. pylist(x:totable()) .. ", dtype=torch.float64)" end
+
+local G = T.rng(77)
+local PROB = {
+  X1 = G:normal(0, 1, {5, 3}), W1 = G:normal(0, 0.7, {4, 3}), B1 = G:normal(0, 0.1, {4}),
+  W2 = G:normal(0, 0.7, {2, 4}), B2 = G:normal(0, 0.1, {2}), Y1 = G:normal(0, 1, {5, 2}),
+  X2 = G:normal(0, 1, {6, 4}), W3 = G:normal(0, 1, {3, 4}), B3 = G:normal(0, 0.3, {3}),
+  L2 = {1, 3, 2, 3, 1, 2},
+  X3 = G:normal(0, 1, {2, 3, 5}), LW = G:normal(1, 0.2, {5}), LB = G:normal(0, 0.2, {5}),
+  W4 = G:normal(0, 0.5, {4, 5}), Y3 = G:uniform(0, 1, {2, 3, 4}),
+}
+
+local torch_results   -- name -> list of numbers, computed once
+local function torch_run()
+  if torch_results ~= nil then return torch_results end
+  torch_results = false
+  if not os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") then return false end
+  local P_ = PROB
+  local src = {
+    "import torch",
+    "torch.set_default_dtype(torch.float64)",
+    "def out(name, *ts):",
+    "    vals = [repr(float(v)) for t in ts for v in t.detach().reshape(-1).tolist()]",
+    "    print(name, ' '.join(vals))",
+    "F = torch.nn.functional",
+    -- 1: a two-layer tanh MLP with MSE
+    "X = " .. pyt(P_.X1), "Y = " .. pyt(P_.Y1),
+    "W1 = " .. pyt(P_.W1) .. ".requires_grad_()", "B1 = " .. pyt(P_.B1) .. ".requires_grad_()",
+    "W2 = " .. pyt(P_.W2) .. ".requires_grad_()", "B2 = " .. pyt(P_.B2) .. ".requires_grad_()",
+    "loss = F.mse_loss(F.linear(torch.tanh(F.linear(X, W1, B1)), W2, B2), Y)",
+    "loss.backward()",
+    "out('mlp', loss, W1.grad, B1.grad, W2.grad, B2.grad)",
+    -- 2: a softmax classifier with cross-entropy
+    "X = " .. pyt(P_.X2),
+    "W = " .. pyt(P_.W3) .. ".requires_grad_()", "B = " .. pyt(P_.B3) .. ".requires_grad_()",
+    "lab = torch.tensor(" .. pylist(P_.L2) .. ") - 1",
+    "loss = F.cross_entropy(F.linear(X, W, B), lab)",
+    "loss.backward()",
+    "out('ce', loss, W.grad, B.grad)",
+    "X.requires_grad_()",
+    "loss = F.nll_loss(F.log_softmax(X @ W.detach().t(), 1), lab, reduction='sum')",
+    "loss.backward()",
+    "out('nll', loss, X.grad)",
+    -- 3: layer_norm, gelu, softplus, bce_with_logits on 3-D input
+    "X = " .. pyt(P_.X3) .. ".requires_grad_()",
+    "LW = " .. pyt(P_.LW) .. ".requires_grad_()", "LB = " .. pyt(P_.LB) .. ".requires_grad_()",
+    "W = " .. pyt(P_.W4) .. ".requires_grad_()", "Y = " .. pyt(P_.Y3),
+    "h = F.gelu(F.layer_norm(X, (5,), LW, LB, 1e-5))",
+    "z = F.linear(h, W) + F.softplus(X).sum(2, keepdim=True)",
+    "loss = F.binary_cross_entropy_with_logits(z, Y)",
+    "loss.backward()",
+    "out('ln', loss, X.grad, LW.grad, LB.grad, W.grad)",
+  }
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(table.concat(src, "\n"), "\n")
+  f:close()
+  local p = io.popen("/usr/bin/python3 " .. path .. " 2>&1")
+  local text = p:read("a")
+  p:close()
+  os.remove(path)
+  local r = {}
+  for line in text:gmatch("[^\n]+") do
+    local name, rest = line:match("^(%w+) (.*)$")
+    if name then
+      local vals = {}
+      for v in rest:gmatch("%S+") do vals[#vals + 1] = tonumber(v) end
+      r[name] = vals
+    end
+  end
+  if not r.ln then error("python failed:\n" .. text) end
+  torch_results = r
+  return r
+end
+
+-- loss then gradients, flattened, against PyTorch's list: relative to each tensor's scale
+local function agree(name, loss, grads)
+  local r = torch_run()
+  if not r then skip("/usr/bin/python3 cannot import torch") end
+  local ref = r[name]
+  local k = 1
+  local function against(vals, what)
+    local scale = 0
+    for i = 1, #vals do scale = math.max(scale, math.abs(ref[k + i - 1])) end
+    for i = 1, #vals do
+      local a, b = vals[i], ref[k + i - 1]
+      ok(b and math.abs(a - b) <= 1e-10 * scale,
+         string.format("%s %s element %d: entro %.17g, torch %s", name, what, i, a, tostring(b)))
+    end
+    k = k + #vals
+  end
+  against({loss:item()}, "loss")
+  for i, g in ipairs(grads) do against(g:contiguous():view(-1):totable(), "gradient " .. i) end
+  eq(k - 1, #ref, "value count")
+end
+
+local function leafcopy(x) return x:clone():requires_grad() end
+
+test("PyTorch agrees: a two-layer tanh MLP with MSE", function()
+  local W1, B1, W2, B2 = leafcopy(PROB.W1), leafcopy(PROB.B1), leafcopy(PROB.W2), leafcopy(PROB.B2)
+  local loss = T.mse(T.linear(T.linear(PROB.X1, W1, B1):tanh(), W2, B2), PROB.Y1)
+  loss:backward()
+  agree("mlp", loss, {W1.grad, B1.grad, W2.grad, B2.grad})
+end)
+
+test("PyTorch agrees: a softmax classifier with cross-entropy and nll", function()
+  local W, B = leafcopy(PROB.W3), leafcopy(PROB.B3)
+  local loss = T.cross_entropy(T.linear(PROB.X2, W, B), PROB.L2)
+  loss:backward()
+  agree("ce", loss, {W.grad, B.grad})
+  local X = leafcopy(PROB.X2)
+  local l2 = T.nll(T.log_softmax(X:matmul(PROB.W3:t()), 2), PROB.L2, {reduction = "sum"})
+  l2:backward()
+  agree("nll", l2, {X.grad})
+end)
+
+test("PyTorch agrees: layer_norm, gelu, softplus and bce_with_logits on 3-D input", function()
+  local X, LW, LB, W = leafcopy(PROB.X3), leafcopy(PROB.LW), leafcopy(PROB.LB), leafcopy(PROB.W4)
+  local h = T.layer_norm(X, LW, LB, 1e-5):gelu()
+  local z = T.linear(h, W) + X:softplus():sum(3, true)
+  local loss = T.bce_with_logits(z, PROB.Y3)
+  loss:backward()
+  agree("ln", loss, {X.grad, LW.grad, LB.grad, W.grad})
+end)

@@ -643,7 +643,7 @@ local function opvals(n, name)
 end
 
 test("binary ops broadcast like numpy, in every layout, against naive loops", function()
-  for trial = 1, 60 do
+  for trial = 1, 150 do
     local sa, sb = bshapes()
     local rs = broadcast(sa, sb)
     for _, op in ipairs(BINOPS) do
@@ -1477,6 +1477,55 @@ test("masked_select picks where the mask is nonzero, in order", function()
   end
   eq(T.ones(3):masked_select(T.zeros(3)):shape(), {0})
   raises(function() T.ones(3):masked_select(T.ones(2)) end, "masked_select: mask has shape 2, input 3")
+end)
+
+test("0-sized tensors can be written, viewed and reduced", function()
+  -- contiguous strides of a 2x0x3 tensor are 0 before the empty dim: still writable
+  local z = T.zeros(2, 0, 3)
+  ok(rawequal(z:fill(1), z))
+  ok(rawequal(z:add_(1), z))
+  ok(rawequal(z:copy(T.ones(3)), z))
+  ok(rawequal(z:exp_(), z))
+  eq(z:clone():shape(), {2, 0, 3})
+  eq((z + T.ones(3)):shape(), {2, 0, 3})
+  eq(z:add(1, T.zeros(2, 0, 3)):shape(), {2, 0, 3})
+  eq(z:sum(2):totable(), {{0, 0, 0}, {0, 0, 0}})
+  eq(z:sum(1):shape(), {0, 3})
+  eq(z:view(6, 0):shape(), {6, 0})
+  eq(z:permute(3, 1, 2):contiguous():shape(), {3, 2, 0})
+  eq(z:cumsum(2):shape(), {2, 0, 3})
+  eq(T.rng(1):randn(2, 0, 3):shape(), {2, 0, 3})
+  eq(T.cat({z, z}, 2):shape(), {2, 0, 3})
+  eq(T.stack{z, z}:shape(), {2, 2, 0, 3})
+  eq(z:index_select(3, {1, 1}):shape(), {2, 0, 2})
+  eq(T.zeros(3, 0):matmul(T.zeros(0, 4)):totable(), {{0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}})
+end)
+
+test("reductions, cumsum, matmul and joins read expanded (stride-0) inputs", function()
+  for trial = 1, 20 do
+    local shape = rshape(math.random(1, 4), 4)
+    local small = {}
+    for i, s in ipairs(shape) do small[i] = math.random() < 0.5 and 1 or s end
+    local e = make(small, rvals(numel(small))):expand(shape)
+    local c = e:contiguous()
+    ok(not c:same_storage(e) or e:is_contiguous())
+    nnear(e:sum(), c:sum(), 1e-12); nnear(e:var(), c:var(), 1e-12)
+    near(e:norm(3), c:norm(3), 1e-12)
+    eq(e:argmax(), c:argmax())
+    for d = 1, #shape do
+      for _, name in ipairs{"sum", "mean", "prod", "max", "min", "argmax", "std"} do
+        same_values(e[name](e, d), flat(c[name](c, d)), name .. " of expanded", 1e-12)
+      end
+      same_values(e:cumsum(d), flat(c:cumsum(d)), "cumsum of expanded", 1e-12)
+      same_values(T.cat({e, c}, d), flat(T.cat({c, c}, d)), "cat of expanded")
+      same_values(e:index_select(d, {1, shape[d]}), flat(c:index_select(d, {1, shape[d]})))
+    end
+    if #shape == 2 then
+      local m = T.tensor(rvals(shape[2] * 3)):view(shape[2], 3)
+      same_values(e:matmul(m), flat(c:matmul(m)), "matmul of expanded", 1e-12)
+      same_values(m:t():matmul(e:t()), flat(m:t():matmul(c:t())), "matmul by expanded", 1e-12)
+    end
+  end
 end)
 
 ---------------------------------------------------------------------------------------

@@ -90,6 +90,8 @@ class Session:
                 m = rx.search(self.out, self.mark)
                 if m:
                     self.mark = m.end()
+                elif os.environ.get("PTY_TIMES"):
+                    print("     (no %r within %gs)" % (pattern, timeout))
                 return m
 
     def run(self, line, pattern, timeout=WAIT):

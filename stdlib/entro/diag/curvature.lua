@@ -1,0 +1,276 @@
+-- diag/curvature.lua -- the Hessian of a loss, seen through Hessian-vector products:
+-- hvp, top eigenvalues by Lanczos (sharpness), Hutchinson's trace, and the spectral
+-- density by stochastic Lanczos quadrature (PAPER.md §5).
+--
+-- Every tool takes loss_fn, a function of no arguments returning the scalar (full-batch)
+-- loss at the current parameters, and params, the list of parameter tensors to
+-- differentiate: pass one layer's parameters to study that block of the Hessian alone.
+-- Vectors over the parameters are flat tensors (the parameters' elements in order).
+local tensor = require "entro.tensor"
+
+local M = {}
+
+local function check_params(params, who)
+  if type(params) ~= "table" or #params == 0 then
+    error(who .. ": params must be a non-empty list of tensors", 3)
+  end
+  local n = 0
+  for i, p in ipairs(params) do
+    if not tensor.is_tensor(p) then
+      error(string.format("%s: params[%d] is a %s, expected a tensor", who, i, type(p)), 3)
+    end
+    if not (p.needs_grad and p.is_leaf) then
+      error(string.format("%s: params[%d] is not a leaf that requires grad", who, i), 3)
+    end
+    n = n + p:numel()
+  end
+  return n
+end
+
+local function flatten(list)
+  local parts = {}
+  for i, t in ipairs(list) do parts[i] = t:reshape(-1) end
+  return tensor.cat(parts, 1)
+end
+M.flatten = flatten
+
+-- The flat vector v as a list of views shaped like params.
+local function unflatten(v, params)
+  local out, at = {}, 1
+  for i, p in ipairs(params) do
+    local k = p:numel()
+    out[i] = v:narrow(1, at, k):view(p:shape())
+    at = at + k
+  end
+  return out
+end
+M.unflatten = unflatten
+
+-- The flat gradient of loss_fn at the current parameters.
+local function grad(loss_fn, params)
+  local g = tensor.grad(loss_fn, params)
+  return tensor.no_grad(flatten, g)
+end
+M.grad = grad
+
+-- Sets params to theta0 + eps * v (flat vectors), under no_grad.
+local function set_params(params, theta0, v, eps)
+  tensor.no_grad(function()
+    local base, dir = unflatten(theta0, params), v and unflatten(v, params)
+    for i, p in ipairs(params) do
+      p:copy(base[i])
+      if dir then p:axpy_(eps, dir[i]) end
+    end
+  end)
+end
+
+local function as_flat(v, params, n, who)
+  if tensor.is_tensor(v) then
+    if v:numel() ~= n then
+      error(string.format("%s: v has %d elements, the parameters %d", who, v:numel(), n), 3)
+    end
+    return v:reshape(-1), true
+  end
+  if type(v) ~= "table" or #v ~= #params then
+    error(who .. ": v must be a flat tensor or a list of tensors shaped like params", 3)
+  end
+  return tensor.no_grad(flatten, v), false
+end
+
+-- Hv by central differences of gradients, [g(θ + εv) - g(θ - εv)] / 2ε, with ε scaled to
+-- ||θ|| and ||v|| (error O(ε²) + rounding O(1e-16/ε): about 1e-10 relative). order = 4
+-- uses the five-point stencil (two more gradients, error O(ε⁴)). The parameters are
+-- restored bitwise afterwards.
+local function hvp_flat(loss_fn, params, v, opts)
+  local theta0 = tensor.no_grad(flatten, params)
+  local vnorm = v:norm()
+  if vnorm == 0 then return tensor.zeros(v:numel()) end
+  local order = opts.order or 2
+  local eps = opts.eps or ((order == 4 and 1e-3 or 6e-6) * (1 + theta0:norm()) / vnorm)
+  local ok, result = pcall(function()
+    local function g_at(s)
+      set_params(params, theta0, v, s)
+      return grad(loss_fn, params)
+    end
+    if order == 4 then
+      local a, b, c, d = g_at(2 * eps), g_at(eps), g_at(-eps), g_at(-2 * eps)
+      return (b - c) * (8 / (12 * eps)) - (a - d) * (1 / (12 * eps))
+    end
+    return (g_at(eps) - g_at(-eps)) * (1 / (2 * eps))
+  end)
+  set_params(params, theta0)
+  if not ok then error(result, 0) end
+  return result
+end
+
+-- diag.hvp(loss_fn, params, v, {order = 2, eps}) -> Hv, shaped like v (flat or a list)
+function M.hvp(loss_fn, params, v, opts)
+  opts = opts or {}
+  local n = check_params(params, "diag.hvp")
+  local flat, was_flat = as_flat(v, params, n, "diag.hvp")
+  local hv = hvp_flat(loss_fn, params, flat, opts)
+  if was_flat then return hv end
+  return unflatten(hv, params)
+end
+
+-- The dense Hessian (n x n) from n HVPs with unit vectors: for checks on small nets.
+function M.hessian(loss_fn, params, opts)
+  local n = check_params(params, "diag.hessian")
+  if n > 4000 then error("diag.hessian: " .. n .. " parameters is too many for a dense Hessian", 2) end
+  local h = tensor.zeros(n, n)
+  for i = 1, n do
+    local e = tensor.zeros(n)
+    e:set(i, 1)
+    h:select(1, i):copy(hvp_flat(loss_fn, params, e, opts or {}))
+  end
+  return (h + h:t()) * 0.5
+end
+
+local function unit(v) return v * (1 / v:norm()) end
+
+-- Lanczos with full reorthogonalisation from the unit vector q1, for at most m steps.
+-- Returns the tridiagonal (alpha, beta) and the basis Q (rows are the Lanczos vectors).
+local function lanczos(op, q1, m, n)
+  local Q = tensor.zeros(m, n)
+  local alpha, beta = {}, {}
+  Q:select(1, 1):copy(q1)
+  local q_prev, b_prev = nil, 0
+  local steps = m
+  for j = 1, m do
+    local q = Q:select(1, j)
+    local w = op(q)
+    local a = w:dot(q)
+    alpha[j] = a
+    w:axpy_(-a, q)
+    if q_prev then w:axpy_(-b_prev, q_prev) end
+    -- twice is enough (Kahan): remove every component along the basis so far
+    for _ = 1, 2 do
+      local basis = Q:narrow(1, 1, j)
+      w:axpy_(-1, basis:t():matmul(basis:matmul(w)))
+    end
+    local b = w:norm()
+    if j == m or b <= 1e-12 * math.abs(a) + 1e-300 then
+      steps = j
+      break
+    end
+    beta[j] = b
+    Q:select(1, j + 1):copy(w * (1 / b))
+    q_prev, b_prev = q, b
+  end
+  return alpha, beta, Q:narrow(1, 1, steps), steps
+end
+
+local function tridiag(alpha, beta, steps)
+  local d = tensor.tensor(alpha)
+  if steps == 1 then return d, tensor.ones(1, 1) end
+  local e = {}
+  for i = 1, steps - 1 do e[i] = beta[i] end
+  return tensor.linalg.tridiag_eigh(d, tensor.tensor(e))
+end
+
+local function random_unit(n, rng)
+  return unit(rng:randn(n))
+end
+
+-- diag.sharpness(loss_fn, params, {k = 1, maxiter = 20 (at least 2k+10 when tol is set),
+-- tol, rng, vectors = false}) -> {values = {λ1 >= λ2 ...}, vectors = {...}, iterations,
+-- residuals}: the top-k Hessian eigenvalues by Lanczos with full reorthogonalisation;
+-- the tridiagonal problem is solved by LAPACK (dstev). Residuals are Lanczos's bounds
+-- |β_m s_m|; with tol, iterations stop once the top k are below tol·|λ|.
+function M.sharpness(loss_fn, params, opts)
+  opts = opts or {}
+  local n = check_params(params, "diag.sharpness")
+  local k = opts.k or 1
+  if math.type(k) ~= "integer" or k < 1 or k > n then
+    error(string.format("diag.sharpness: k must be an integer in 1..%d, got %s", n, tostring(opts.k)), 2)
+  end
+  local maxiter = math.min(opts.maxiter or math.max(20, 2 * k + 10), n)
+  local rng = opts.rng or tensor.default_rng()
+  local op = function(v) return hvp_flat(loss_fn, params, v, opts) end
+  local alpha, beta, Q, steps = lanczos(op, random_unit(n, rng), maxiter, n)
+  local theta, S = tridiag(alpha, beta, steps)
+  local values, vectors, residuals = {}, {}, {}
+  local last_beta = beta[steps] or 0
+  for i = 1, math.min(k, steps) do
+    local j = steps - i + 1   -- eigenvalues come ascending
+    values[i] = theta:get(j)
+    residuals[i] = math.abs(last_beta * S:get(steps, j))
+    if opts.vectors then
+      vectors[i] = S:select(2, j):matmul(Q)
+    end
+  end
+  return {values = values, vectors = opts.vectors and vectors or nil, iterations = steps,
+          residuals = residuals, max = values[1]}
+end
+
+-- diag.hessian_trace(loss_fn, params, {samples = 100, rng}) -> mean, stderr: Hutchinson's
+-- estimator, the mean of z^T H z over Rademacher vectors z.
+function M.hessian_trace(loss_fn, params, opts)
+  opts = opts or {}
+  local n = check_params(params, "diag.hessian_trace")
+  local samples = opts.samples or 100
+  if math.type(samples) ~= "integer" or samples < 2 then
+    error("diag.hessian_trace: samples must be an integer >= 2", 2)
+  end
+  local rng = opts.rng or tensor.default_rng()
+  local sum, sumsq = 0, 0
+  for _ = 1, samples do
+    local z = rng:bernoulli(0.5, n):mul_(2):sub_(1)
+    local v = z:dot(hvp_flat(loss_fn, params, z, opts))
+    sum, sumsq = sum + v, sumsq + v * v
+  end
+  local mean = sum / samples
+  local var = math.max(0, (sumsq - samples * mean * mean) / (samples - 1))
+  return mean, math.sqrt(var / samples)
+end
+
+-- diag.spectral_density(loss_fn, params, {steps = 30, probes = 5, rng}) -> {nodes, weights}
+-- by stochastic Lanczos quadrature: each probe's Lanczos tridiagonal gives Ritz values
+-- (nodes) and squared first components (weights); weights are averaged over probes and
+-- sum to 1. density(x, sigma) smooths them with Gaussians.
+function M.spectral_density(loss_fn, params, opts)
+  opts = opts or {}
+  local n = check_params(params, "diag.spectral_density")
+  local steps, probes = math.min(opts.steps or 30, n), opts.probes or 5
+  local rng = opts.rng or tensor.default_rng()
+  local nodes, weights = {}, {}
+  local op = function(v) return hvp_flat(loss_fn, params, v, opts) end
+  for _ = 1, probes do
+    local alpha, beta, _, m = lanczos(op, random_unit(n, rng), steps, n)
+    local theta, S = tridiag(alpha, beta, m)
+    for j = 1, m do
+      nodes[#nodes + 1] = theta:get(j)
+      weights[#weights + 1] = S:get(1, j) ^ 2 / probes
+    end
+  end
+  local result = {nodes = nodes, weights = weights}
+  -- the smoothed density at the points x (a list or tensor), Gaussian width sigma
+  function result.density(x, sigma)
+    local xs = tensor.is_tensor(x) and x:totable() or x
+    sigma = sigma or 0.01 * (math.max(table.unpack(nodes)) - math.min(table.unpack(nodes)) + 1e-12)
+    local out = {}
+    for i, xv in ipairs(xs) do
+      local s = 0
+      for j, t in ipairs(nodes) do
+        s = s + weights[j] * math.exp(-(xv - t) ^ 2 / (2 * sigma * sigma))
+      end
+      out[i] = s / (sigma * math.sqrt(2 * math.pi))
+    end
+    return out
+  end
+  return result
+end
+
+-- diag.edge_of_stability(lr, {momentum = β}) -> 2/η, or 2(1+β)/η with heavy-ball momentum
+function M.edge_of_stability(lr, opts)
+  if type(lr) ~= "number" or lr <= 0 then
+    error("diag.edge_of_stability: lr must be a positive number, got " .. tostring(lr), 2)
+  end
+  local beta = opts and opts.momentum or 0
+  if type(beta) ~= "number" or beta < 0 or beta >= 1 then
+    error("diag.edge_of_stability: momentum must be in [0, 1), got " .. tostring(beta), 2)
+  end
+  return 2 * (1 + beta) / lr
+end
+
+return M

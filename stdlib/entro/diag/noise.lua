@@ -1,0 +1,229 @@
+-- diag/noise.lua -- gradient noise: per-sample gradients, Tr Σ, the noise scale, the SGD
+-- temperature, and the entropic loss F = L + γ||θ||² + (η/4)||∇L||² + (η/4B) Tr Σ with
+-- its force ∇F - ∇L (PAPER.md §1).
+--
+-- loss_fn(pred, target) must be the mean over samples of per-sample losses (nn.mse,
+-- nn.cross_entropy, ...). For nets whose parameters all live in Linear layers applied to
+-- (samples x features) inputs, per-sample gradient norms come from one backward pass:
+-- the gradient of sample i's loss for W is δ_i x_iᵀ, so its squared norm is
+-- ||δ_i||² ||x_i||² (plus ||δ_i||² for the bias), with δ_i = N ∂L/∂y_i captured by adding a
+-- zero tensor that requires grad to each layer's output. Other nets fall back to one
+-- backward pass per sample.
+local tensor = require "entro.tensor"
+local curvature = require "entro.diag.curvature"
+
+local M = {}
+
+local function check_data(X, Y, who)
+  if not tensor.is_tensor(X) or X:dim() < 1 then error(who .. ": X must be a tensor of samples", 3) end
+  local n = X:size(1)
+  if Y ~= nil then
+    local ny = tensor.is_tensor(Y) and Y:size(1) or (type(Y) == "table" and #Y or -1)
+    if ny ~= n then
+      error(string.format("%s: X has %d samples, Y has %d", who, n, ny), 3)
+    end
+  end
+  return n
+end
+
+local function rows(t, idx)
+  if t == nil then return nil end
+  if tensor.is_tensor(t) then return t:index_select(1, idx) end
+  local out = {}
+  for i, j in ipairs(idx) do out[i] = t[j] end
+  return out
+end
+
+-- Whether every parameter of net belongs to a Linear layer (the fast path applies).
+local function linear_only(net)
+  local owned = {}
+  for _, l in ipairs(net:layers()) do
+    if l.__name ~= "Linear" then return false end
+    owned[l.weight] = true
+    if rawget(l, "bias") then owned[l.bias] = true end
+  end
+  for _, p in ipairs(net:parameters()) do if not owned[p] then return false end end
+  return true
+end
+
+-- Runs f with each Linear's forward wrapped to add a zero probe (requiring grad) to its
+-- output and record its input; restores the forwards even on error.
+local function with_probes(net, f)
+  local layers, saved, probes, inputs = net:layers(), {}, {}, {}
+  for l, layer in ipairs(layers) do
+    saved[l] = rawget(layer, "forward")
+    rawset(layer, "forward", function(self, x)
+      local y = getmetatable(self).forward(self, x)
+      if x:dim() ~= 2 then error("per-sample norms need (samples x features) inputs", 0) end
+      probes[l] = tensor.zeros(y:shape()):requires_grad()
+      inputs[l] = x:detach()
+      return y + probes[l]
+    end)
+  end
+  local ok, a, b = pcall(f, probes, inputs, layers)
+  for l, layer in ipairs(layers) do rawset(layer, "forward", saved[l]) end
+  if not ok then error(a, 0) end
+  return a, b
+end
+
+-- Squared norms of the N per-sample gradients (a vector), and the full-batch gradient
+-- (a list shaped like params) with the loss value.
+local function per_sample_fast(net, loss_fn, X, Y, params)
+  return with_probes(net, function(probes, inputs, layers)
+    local loss = loss_fn(net(X), Y)
+    local wrt = {}
+    for i, p in ipairs(params) do wrt[i] = p end
+    for l = 1, #layers do wrt[#params + l] = probes[l] end
+    local g = tensor.grad(loss, wrt)
+    local n = X:size(1)
+    return tensor.no_grad(function()
+      local sq = tensor.zeros(n)
+      for l, layer in ipairs(layers) do
+        local delta = g[#params + l] * n            -- ∂ℓ_i/∂y_i
+        local d2 = delta:square():sum(2)
+        local x2 = inputs[l]:square():sum(2)
+        if rawget(layer, "bias") then x2 = x2 + 1 end
+        sq:add_(d2 * x2)
+      end
+      local full = {}
+      for i = 1, #params do full[i] = g[i] end
+      return sq, {grad = full, loss = loss:item()}
+    end)
+  end)
+end
+
+-- The slow path: one backward pass per sample (any net, any loss of that form).
+local function per_sample_slow(net, loss_fn, X, Y, params)
+  local n = X:size(1)
+  local sq = tensor.zeros(n)
+  for i = 1, n do
+    local xi, yi = rows(X, {i}), rows(Y, {i})
+    local g = tensor.grad(function() return loss_fn(net(xi), yi) end, params)
+    local flat = tensor.no_grad(curvature.flatten, g)
+    sq:set(i, flat:dot(flat))
+  end
+  local gfull, loss = tensor.grad(function() return loss_fn(net(X), Y) end, params)
+  return sq, {grad = gfull, loss = loss:item()}
+end
+
+-- diag.per_sample_sqnorms(net, loss_fn, X, Y, {method = "auto"|"fast"|"loop"}) -> vector of
+-- ||∇ℓ_i||², and {grad = full-batch gradient list, loss = L}
+function M.per_sample_sqnorms(net, loss_fn, X, Y, opts)
+  opts = opts or {}
+  check_data(X, Y, "diag.per_sample_sqnorms")
+  local params = net:parameters()
+  local method = opts.method or "auto"
+  if method == "auto" then method = (linear_only(net) and X:dim() == 2) and "fast" or "loop" end
+  if method == "fast" then
+    if not linear_only(net) then
+      error("diag.per_sample_sqnorms: the fast method needs a net of Linear layers only", 2)
+    end
+    return per_sample_fast(net, loss_fn, X, Y, params)
+  elseif method == "loop" then
+    return per_sample_slow(net, loss_fn, X, Y, params)
+  end
+  error("diag.per_sample_sqnorms: method must be auto, fast or loop, got " .. tostring(method), 2)
+end
+
+local function sqnorm_list(list)
+  local s = 0
+  for _, g in ipairs(list) do local v = g:reshape(-1); s = s + v:dot(v) end
+  return s
+end
+
+-- diag.noise(net, loss_fn, X, Y, {batch = B, lr = η, replacement = true}) ->
+--   grad_sq      ||∇L||²
+--   trace        Tr Σ = mean_i ||∇ℓ_i||² - ||∇L||²  (Σ: the per-sample gradient covariance)
+--   noise_scale  Tr Σ / ||∇L||²
+--   temperature  η Tr Σ / B (when lr and batch are given)
+--   batch_excess E||∇L_B||² - ||∇L||² predicted for batch B: Tr Σ / B with replacement,
+--                Tr Σ (N - B) / (B (N - 1)) without
+function M.noise(net, loss_fn, X, Y, opts)
+  opts = opts or {}
+  local n = check_data(X, Y, "diag.noise")
+  local sq, info = M.per_sample_sqnorms(net, loss_fn, X, Y, opts)
+  local gsq = tensor.no_grad(sqnorm_list, info.grad)
+  local trace = sq:mean() - gsq
+  local r = {grad_sq = gsq, trace = trace, noise_scale = trace / gsq, loss = info.loss, n = n}
+  local B = opts.batch
+  if B then
+    if math.type(B) ~= "integer" or B < 1 or B > n then
+      error(string.format("diag.noise: batch must be an integer in 1..%d, got %s", n, tostring(B)), 2)
+    end
+    local with = opts.replacement ~= false
+    r.batch_excess = with and trace / B or (n > 1 and trace * (n - B) / (B * (n - 1)) or 0)
+    if opts.lr then r.temperature = opts.lr * trace / B end
+  end
+  return r
+end
+
+-- Tr Σ from two batch sizes b1 < b2 (PAPER.md §5), given measured mean ||g_b||² at each.
+function M.trace_from_batches(b1, g1sq, b2, g2sq)
+  if not (b1 < b2) then error("diag.trace_from_batches: needs b1 < b2", 2) end
+  return (g1sq - g2sq) / (1 / b1 - 1 / b2)
+end
+
+local function check_lr(opts, who)
+  if type(opts.lr) ~= "number" or opts.lr <= 0 then
+    error(who .. ": lr must be a positive number, got " .. tostring(opts.lr), 3)
+  end
+end
+
+-- diag.entropic_loss(net, loss_fn, X, Y, {lr, batch, weight_decay = 0, replacement = true})
+-- -> {loss = L, decay = γ||θ||², discretization = (η/4)||∇L||², noise = (η/4B) Tr Σ (or
+-- (η/4) Tr Σ (N-B)/(B(N-1)) without replacement), F = their sum}
+function M.entropic_loss(net, loss_fn, X, Y, opts)
+  opts = opts or {}
+  check_lr(opts, "diag.entropic_loss")
+  local n = check_data(X, Y, "diag.entropic_loss")
+  local nz = M.noise(net, loss_fn, X, Y, {batch = opts.batch or n, replacement = opts.replacement,
+                                            method = opts.method})
+  local gamma = opts.weight_decay or 0
+  local decay = 0
+  if gamma ~= 0 then
+    tensor.no_grad(function()
+      for _, p in ipairs(net:parameters()) do local v = p:reshape(-1); decay = decay + v:dot(v) end
+    end)
+    decay = gamma * decay
+  end
+  local disc = opts.lr / 4 * nz.grad_sq
+  local noise = opts.lr / 4 * nz.batch_excess
+  return {loss = nz.loss, decay = decay, discretization = disc, noise = noise,
+          F = nz.loss + decay + disc + noise, trace = nz.trace, grad_sq = nz.grad_sq}
+end
+
+-- diag.entropic_force(net, loss_fn, X, Y, {lr, batch, replacement = true}) -> list of
+-- tensors shaped like net:parameters(): ∇F - ∇L - ∇(γ||θ||²) = ∇S, the gradient of the
+-- effective entropy, i.e. (η/2) H ∇L + (η/4B) ∇Tr Σ, with
+--   H ∇L by central differences of the full-batch gradient, and
+--   ∇Tr Σ = (2/N) Σ_i H_i g_i - 2 H ḡ, each H_i g_i by central differences of sample i's
+--   gradient along itself (2N single-sample gradients: meant for the small models the
+--   paper's claims use).
+function M.entropic_force(net, loss_fn, X, Y, opts)
+  opts = opts or {}
+  check_lr(opts, "diag.entropic_force")
+  local n = check_data(X, Y, "diag.entropic_force")
+  local B = opts.batch or n
+  local with = opts.replacement ~= false
+  local factor = with and 1 / B or (n > 1 and (n - B) / (B * (n - 1)) or 0)
+  local params = net:parameters()
+  local full = function() return loss_fn(net(X), Y) end
+  local g = curvature.grad(full, params)
+  local hg = curvature.hvp(full, params, g)
+  -- (1/N) Σ_i H_i g_i
+  local acc = tensor.zeros(g:numel())
+  if factor ~= 0 then
+    for i = 1, n do
+      local xi, yi = rows(X, {i}), rows(Y, {i})
+      local fi = function() return loss_fn(net(xi), yi) end
+      local gi = curvature.grad(fi, params)
+      acc:add_(curvature.hvp(fi, params, gi))
+    end
+    acc:mul_(1 / n)
+  end
+  -- ∇S = (η/2) H ḡ + (η/4) factor (2 acc - 2 H ḡ)
+  local force = hg * (opts.lr / 2) + (acc - hg) * (opts.lr / 2 * factor)
+  return curvature.unflatten(force, params), force
+end
+
+return M
