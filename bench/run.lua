@@ -358,11 +358,15 @@ f:close()
 local columns = {"workload", "unit", "work", "entro_median_s", "entro_min_s", "entro_max_s",
                  "torch_median_s", "torch_min_s", "torch_max_s", "ref_median_s", "ref_min_s",
                  "ref_max_s", "entro_value", "torch_value", "ref_value", "entro_over_torch",
-                 "entro_pct_of_ref", "entro_allocs_per_call", "rounds"}
+                 "entro_pct_of_ref", "entro_allocs_per_call", "rounds", "cpu", "ncpu", "threads",
+                 "entro_blas_core", "torch_blas_core", "others_cpu_share"}
 do
   local csv <close> = log.csv(OUT .. "/results.csv", {columns = columns})
   for _, r in ipairs(rows) do
-    local w, row = r.w, {workload = r.w.name, unit = r.w.unit, work = r.w.work, rounds = ROUNDS}
+    local w = r.w
+    local row = {workload = w.name, unit = w.unit, work = w.work, rounds = ROUNDS, cpu = model,
+                 ncpu = ncpu, threads = blas.threads, entro_blas_core = blas.core,
+                 torch_blas_core = info.torch.openblas_core, others_cpu_share = others}
     for _, side in ipairs{"entro", "torch", "ref"} do
       local st = r[side]
       if st then

@@ -169,6 +169,9 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
 
 /* Opens the libraries and binds entro's modules to globals. */
 static int open_all(lua_State *L) {
+  /* Tensors are many and short-lived: the generational collector keeps up with them at a
+   * fraction of the incremental collector's cost. */
+  lua_gc(L, LUA_GCGEN, 0, 0);
   luaL_openlibs(L);
   luaL_requiref(L, "entro", luaopen_entro, 1);
   lua_getfield(L, -1, "tensor");

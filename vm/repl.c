@@ -99,8 +99,7 @@ static char *read_line(const char *prompt, int *cancelled) {
     buf[n] = '\0';
     return buf;
   }
-  prompt_interrupted = 0;
-  char *line = read_terminal(prompt);
+  char *line = read_terminal(prompt);   /* a Ctrl-C since the last evaluation counts too */
   if (prompt_interrupted) {
     *cancelled = 1;
     prompt_interrupted = 0;

@@ -147,8 +147,10 @@ static int to_leaf(entro_tensor *leaf, entro_tensor *g, int ncap, entro_tensor *
     }
     return entro_axpy(leaf->grad, 1.0, g);
   }
-  for (int i = 0; i < ncap; i++)
-    if (cap[i] == leaf) return entro_grad_accumulate(&capout[i], g);
+  for (int i = 0; i < ncap; i++) {   /* every slot: a parameter may be listed twice */
+    int st = cap[i] == leaf ? entro_grad_accumulate(&capout[i], g) : ENTRO_OK;
+    if (st) return st;
+  }
   return ENTRO_OK;
 }
 
@@ -262,11 +264,18 @@ finish:
     for (int i = 0; i < ncap; i++) { entro_tensor_release(capout[i]); capout[i] = NULL; }
     return st;
   }
-  /* unreached captured leaves get zeros, so callers always receive a tensor */
-  for (int i = 0; i < ncap; i++)
-    if (!capout[i] && !(capout[i] = entro_tensor_zeros(cap[i]->ndim, cap[i]->shape))) {
+  /* Each captured gradient becomes a private contiguous tensor, zeros when unreached: a
+   * kernel may have handed out a stride-0 view, or one sharing storage with another
+   * gradient (x + y gives both the same one), and callers may write into what they get. */
+  for (int i = 0; i < ncap; i++) {
+    entro_tensor *g = capout[i];
+    if (g && g->refs == 1 && g->st->refs == 1 && entro_tensor_is_contiguous(g)) continue;
+    capout[i] = g ? entro_tensor_clone(g) : entro_tensor_zeros(cap[i]->ndim, cap[i]->shape);
+    entro_tensor_release(g);
+    if (!capout[i]) {
       for (int j = 0; j < ncap; j++) { entro_tensor_release(capout[j]); capout[j] = NULL; }
       return entro_errcode();
     }
+  }
   return ENTRO_OK;
 }

@@ -238,8 +238,13 @@ static void axpy_inner(void *ctx, int64_t n, double **p, const int64_t *s) {
   double al = *(double *)ctx;
   double *y = p[0];
   const double *x = p[1];
-  if (s[0] == 1 && s[1] == 1) for (int64_t i = 0; i < n; i++) y[i] += al * x[i];
-  else for (int64_t i = 0; i < n; i++) y[i * s[0]] += al * x[i * s[1]];
+  if (s[0] == 1 && s[1] == 1 && (y + n <= x || x + n <= y)) {   /* distinct: vectorisable */
+    double *restrict yr = y;
+    const double *restrict xr = x;
+    for (int64_t i = 0; i < n; i++) yr[i] += al * xr[i];
+  } else {
+    for (int64_t i = 0; i < n; i++) y[i * s[0]] += al * x[i * s[1]];
+  }
 }
 
 int entro_axpy(entro_tensor *y, double alpha, const entro_tensor *x) {
@@ -304,8 +309,9 @@ int entro_tensor_copy(entro_tensor *dst, const entro_tensor *src) {
 }
 
 static void fill_inner(void *ctx, int64_t n, double **p, const int64_t *s) {
-  double v = *(double *)ctx;
-  for (int64_t i = 0; i < n; i++) p[0][i * s[0]] = v;
+  double v = *(double *)ctx, *o = p[0];
+  if (s[0] == 1) for (int64_t i = 0; i < n; i++) o[i] = v;
+  else for (int64_t i = 0; i < n; i++) o[i * s[0]] = v;
 }
 
 int entro_tensor_fill(entro_tensor *t, double v) {

@@ -12,10 +12,18 @@ static inline double sigmoid(double x) {
 #define GLOOP(EXPR)                                                                   \
   do {                                                                                \
     double *o = p[0]; const double *gp = p[1], *xp = p[2], *yp = p[3];                \
-    for (int64_t i = 0; i < n; i++) {                                                 \
-      double g = gp[i * s[1]], x = xp[i * s[2]], y = yp[i * s[3]];                    \
-      (void)g; (void)x; (void)y;                                                      \
-      o[i * s[0]] = (EXPR);                                                           \
+    if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 1) {                           \
+      for (int64_t i = 0; i < n; i++) {                                               \
+        double g = gp[i], x = xp[i], y = yp[i];                                       \
+        (void)g; (void)x; (void)y;                                                    \
+        o[i] = (EXPR);                                                                \
+      }                                                                               \
+    } else {                                                                          \
+      for (int64_t i = 0; i < n; i++) {                                               \
+        double g = gp[i * s[1]], x = xp[i * s[2]], y = yp[i * s[3]];                  \
+        (void)g; (void)x; (void)y;                                                    \
+        o[i * s[0]] = (EXPR);                                                         \
+      }                                                                               \
     }                                                                                 \
   } while (0)
 

@@ -203,8 +203,11 @@ static int read_body(const char *op, const char *what, const char *path, gzFile 
   if (!st && check_end) {
     /* one more byte: extra data is an error, and for gzip this reaches the CRC check */
     int64_t r = gz_read_full(f, buf, 1);
+    int err = Z_OK;
     if (r < 0) st = gz_failed(op, what, path, f);
     else if (r > 0) st = trailing(op, what, h);
+    else if (gzerror(f, &err), err == Z_BUF_ERROR)   /* zlib's soft error: cut in the trailer */
+      st = entro_fail(ENTRO_EIO, "%s: %s is truncated: its gzip stream ends early", op, what);
   }
   free(buf);
   return st;

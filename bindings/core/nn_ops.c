@@ -208,8 +208,11 @@ static int check_labels(const char *op, const entro_tensor *x, const entro_tenso
   int64_t c = x->shape[1];
   for (int64_t i = 0; i < labels->shape[0]; i++) {
     double v = entro_data(labels)[i * labels->stride[0]];
-    if (!(v >= 0 && v < (double)c) || v != floor(v))
-      return entro_fail(ENTRO_EINVAL, "%s: label %.17g (row %lld) outside 1..%lld", op, v + 1,
+    if (v != floor(v))   /* NaN too */
+      return entro_fail(ENTRO_EINVAL, "%s: label %.15g (row %lld) is not an integer class "
+                        "in 1..%lld", op, v + 1, (long long)i + 1, (long long)c);
+    if (!(v >= 0 && v < (double)c))
+      return entro_fail(ENTRO_EINVAL, "%s: label %.15g (row %lld) outside 1..%lld", op, v + 1,
                         (long long)i + 1, (long long)c);
   }
   return OK;

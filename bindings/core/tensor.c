@@ -245,8 +245,8 @@ entro_tensor *entro_tensor_permute(const entro_tensor *t, const int *perm) {
 /* Resolves one -1 in a requested shape against numel; fails naming op. */
 static int infer_shape(const char *op, const entro_tensor *t, int ndim, const int64_t *in,
                        int64_t *out) {
-  int neg = -1, big = 0;
-  int64_t known = 1;
+  int neg = -1, empty = 0;
+  int64_t known = 1;   /* the product of the nonzero sizes, bounded as entro_shape_check does */
   if (ndim > ENTRO_MAXDIM)
     return entro_fail(ENTRO_EINVAL, "%s: %d dimensions (at most %d)", op, ndim, ENTRO_MAXDIM);
   for (int i = 0; i < ndim; i++) {
@@ -256,13 +256,15 @@ static int infer_shape(const char *op, const entro_tensor *t, int ndim, const in
       neg = i;
     } else if (in[i] < 0) {
       return entro_fail(ENTRO_EINVAL, "%s: negative size %lld", op, (long long)in[i]);
-    } else if (in[i] && known > INT64_MAX / in[i]) {
-      big = 1;   /* cannot match numel unless a later size is 0 */
+    } else if (in[i] == 0) {
+      empty = 1;
+    } else if (known > INT64_MAX / 8 / in[i]) {
+      goto bad;   /* its strides would overflow, even for an empty view */
     } else {
       known *= in[i];
     }
   }
-  if (big && known) goto bad;
+  if (empty) known = 0;
   if (neg >= 0) {
     if (known == 0 || t->numel % known) goto bad;
     out[neg] = t->numel / known;

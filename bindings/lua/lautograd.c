@@ -71,7 +71,13 @@ static int set_grad(lua_State *L) {
     return luaL_error(L, "grad: gradient of shape %s for a tensor of shape %s",
                       entro_tensor_shape_str(a, g), entro_tensor_shape_str(b, t));
   }
-  if (g) entro_tensor_retain(g);
+  /* kept as given (backward accumulates into it), unless it is an expanded view that
+   * could not be accumulated into: then a private copy */
+  if (g && !entro_tensor_is_writable(g)) {
+    if (!(g = entro_tensor_clone(g))) return lt_error(L);
+  } else if (g) {
+    entro_tensor_retain(g);
+  }
   entro_tensor_release(t->grad);
   t->grad = g;
   return 0;

@@ -123,6 +123,7 @@ int luaopen_entro(lua_State *L) {
     lua_setfield(L, -2, entro_stdlib[i].module);
   }
   lua_pushcfunction(L, luaopen_entro_data_c); lua_setfield(L, -2, "entro.data_c");
+  lua_pushcfunction(L, luaopen_entro_metrics_c); lua_setfield(L, -2, "entro.metrics_c");
   lua_pop(L, 1);
 
   luaL_newlib(L, entro_fns);

@@ -56,5 +56,6 @@ void lt_open_io(lua_State *L, int module);       /* tensor.save / tensor.load */
 void lt_open_autograd(lua_State *L, int methods, int module);
 int luaopen_entro_optim_kernels(lua_State *L);   /* entro.optim_kernels, for optim.lua */
 int luaopen_entro_data_c(lua_State *L);   /* entro.data_c, the C half of entro.data */
+int luaopen_entro_metrics_c(lua_State *L);   /* entro.metrics_c, for represent.lua */
 
 #endif

@@ -20,24 +20,40 @@ void lt_account(lua_State *L) {
   if (fresh > 0) lua_gc(L, LUA_GCSTEP, (int)(fresh / 1024 + 1));
 }
 
+/* The metatable is also kept under this address in the registry: fetching it by pointer
+ * avoids the string lookup (and strcmp) of luaL_checkudata on every op. */
+static const char TENSOR_MT_KEY = 't';
+
 void lt_push(lua_State *L, entro_tensor *t) {
   if (!t) lt_error(L);
   /* userdata first, with the metatable, before it owns anything: __gc always sees a valid box */
   lt_box *b = lua_newuserdatauv(L, sizeof *b, 1);
   b->t = NULL;
-  luaL_setmetatable(L, ENTRO_TENSOR_MT);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &TENSOR_MT_KEY);
+  lua_setmetatable(L, -2);
   b->t = t;
   lt_account(L);
 }
 
+/* The box at idx if it is a tensor userdata, else NULL. */
+static lt_box *box_at(lua_State *L, int idx) {
+  lt_box *b = lua_touserdata(L, idx);
+  if (!b || !lua_getmetatable(L, idx)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &TENSOR_MT_KEY);
+  int same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same ? b : NULL;
+}
+
 entro_tensor *lt_test(lua_State *L, int idx) {
-  lt_box *b = luaL_testudata(L, idx, ENTRO_TENSOR_MT);
+  lt_box *b = box_at(L, idx);
   if (b && !b->t) luaL_error(L, "tensor was closed");   /* not "expected a tensor" */
   return b ? b->t : NULL;
 }
 
 entro_tensor *lt_check(lua_State *L, int idx) {
-  lt_box *b = luaL_checkudata(L, idx, ENTRO_TENSOR_MT);
+  lt_box *b = box_at(L, idx);
+  if (!b) luaL_typeerror(L, idx, ENTRO_TENSOR_MT);
   if (!b->t) luaL_argerror(L, idx, "tensor was closed");
   return b->t;
 }
@@ -131,7 +147,8 @@ entro_tensor *lt_out(lua_State *L, int idx) {
 /* ---- lifetime ---- */
 
 static int t_gc(lua_State *L) {
-  lt_box *b = luaL_checkudata(L, 1, ENTRO_TENSOR_MT);
+  lt_box *b = box_at(L, 1);
+  if (!b) return 0;
   entro_tensor_release(b->t);
   b->t = NULL;
   return 0;
@@ -594,6 +611,8 @@ int luaopen_entro_tensor(lua_State *L) {
   int mod = lua_gettop(L);
   luaL_newmetatable(L, ENTRO_TENSOR_MT);        /* metatable */
   int mt = lua_gettop(L);
+  lua_pushvalue(L, mt);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &TENSOR_MT_KEY);
   lua_newtable(L);                              /* methods */
   int meth = lua_gettop(L);
   luaL_setfuncs(L, methods, 0);

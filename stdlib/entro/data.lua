@@ -22,6 +22,14 @@ local is_tensor = tensor.is_tensor
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
+-- Calls a C function, dropping the "data.lua:NN:" position its errors would carry: the
+-- message names the operation and the file already.
+local function ccall(f, ...)
+  local okk, r = pcall(f, ...)
+  if not okk then error((tostring(r):gsub("^[^\n]-data%.lua:%d+: ", "", 1)), 0) end
+  return r
+end
+
 local function shape_str(t)
   local s = t:shape()
   if #s == 0 then return "scalar" end
@@ -566,7 +574,7 @@ function M.read_idx(path, opts)
   local op = "data.read_idx"
   if type(path) ~= "string" then fail("%s: path must be a string, got %s", op, show(path)) end
   opts = options(op, opts, {n = true})
-  return C.read_idx(path, opts.n and int_opt(op, "n", opts.n, 0), 1, op)
+  return ccall(C.read_idx, path, opts.n and int_opt(op, "n", opts.n, 0), 1, op)
 end
 
 -- data.parse_idx(bytes, {n}) -> a tensor, from the bytes of an (uncompressed) IDX file
@@ -574,7 +582,7 @@ function M.parse_idx(bytes, opts)
   local op = "data.parse_idx"
   if type(bytes) ~= "string" then fail("%s: expected a string of bytes, got %s", op, show(bytes)) end
   opts = options(op, opts, {n = true})
-  return C.parse_idx(bytes, opts.n and int_opt(op, "n", opts.n, 0), 1, op)
+  return ccall(C.parse_idx, bytes, opts.n and int_opt(op, "n", opts.n, 0), 1, op)
 end
 
 M.FASHION_MNIST_CLASSES = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -609,8 +617,8 @@ function M.fashion_mnist(opts)
          or " (install Debian's dataset-fashion-mnist, or pass path = a directory in the MNIST layout)")
   end
   local ipath, lpath = find(prefix .. "-images-idx3-ubyte"), find(prefix .. "-labels-idx1-ubyte")
-  local images = C.read_idx(ipath, n, 255, op)
-  local labels = C.read_idx(lpath, n, 1, op)
+  local images = ccall(C.read_idx, ipath, n, 255, op)
+  local labels = ccall(C.read_idx, lpath, n, 1, op)
   if images:dim() ~= 3 then fail("%s: '%s' holds a %s array, not images", op, ipath, shape_str(images)) end
   if labels:dim() ~= 1 then fail("%s: '%s' holds a %s array, not labels", op, lpath, shape_str(labels)) end
   if images:size(1) ~= labels:size(1) then
@@ -699,6 +707,7 @@ local function csv_format(v)
   if v ~= v then return "nan" end
   if v == math.huge then return "inf" end
   if v == -math.huge then return "-inf" end
+  if v == 0 and 1 / v < 0 then return "-0" end
   if v == math.floor(v) and math.abs(v) < 2^53 then return string.format("%d", v) end
   return string.format("%.17g", v)
 end

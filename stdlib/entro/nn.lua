@@ -33,8 +33,12 @@ local function is_param(v)
   return tensor.is_tensor(v) and v.needs_grad and v.is_leaf
 end
 
--- Assignments of modules and parameters are recorded in order (a key keeps its first place,
--- even if it was cleared or held something else before).
+-- Assignments of modules and parameters are recorded in order; a key keeps its first place,
+-- even if it was cleared before. Lua calls __newindex only for a key that is absent, so
+-- replacing a registered child (net.layers[3] = nn.Linear(64, 10)) keeps its place without
+-- passing here (its parent link is refreshed by the next walk over the tree), and a field
+-- holding another kind of value (a number, a string) must be set to nil before it can
+-- hold a module or parameter.
 local function newindex(self, k, v)
   local order = rawget(self, "_order")
   if (is_module(v) or is_param(v)) then
@@ -100,13 +104,20 @@ function Module:describe() return self.__name end
 -- The description in error messages ("Linear 64->1"); the same unless a layer overrides it.
 function Module:label() return self:describe() end
 
--- Iterates (name, value) over registered children and parameters in order.
+-- Iterates (name, value) over registered children and parameters in order, refreshing
+-- the parent links of children that were replaced in place.
 local function entries(self)
   local order, i = rawget(self, "_order"), 0
   return function()
     i = i + 1
     local k = order[i]
-    if k ~= nil then return k, rawget(self, k) end
+    if k == nil then return nil end
+    local v = rawget(self, k)
+    if is_module(v) and not rawequal(rawget(v, "_parent"), self) then
+      rawset(v, "_parent", self)
+      rawset(v, "_key", k)
+    end
+    return k, v
   end
 end
 
@@ -133,9 +144,13 @@ function Module:named_parameters()
   end, out
 end
 
+-- The parameters in order (a list cached until the module tree changes; do not modify it).
 function Module:parameters()
+  local cache = rawget(self, "_params")
+  if cache and cache.structure == structure then return cache.list end
   local list = {}
   for _, p in self:named_parameters() do list[#list + 1] = p end
+  rawset(self, "_params", {structure = structure, list = list})
   return list
 end
 
@@ -400,7 +415,7 @@ end
 ------------------------------------------------------------------------------------------
 -- Layers
 
-local function shape_str(x) return table.concat(x:shape(), "x") end
+local function shape_str(x) return x:dim() == 0 and "scalar" or table.concat(x:shape(), "x") end
 
 -- Raises an error that names the module's path and what it is:
 -- "net.layers.3 (Linear 64->1): input has 32 features, expected 64".
@@ -768,7 +783,9 @@ function nn.deep_linear(spec)
 end
 
 ------------------------------------------------------------------------------------------
--- Losses (mean reduction by default; {reduction = "sum" | "none"})
+-- Losses (mean over every element by default; {reduction = "sum" | "none"}, where "none"
+-- gives one loss per sample -- per row, summed over any further dimensions -- for
+-- per-sample gradient diagnostics; PyTorch's "none" keeps every element instead.)
 
 -- The C functions themselves, so their errors point at the caller's line.
 nn.mse = tensor.mse                         -- (pred, target, opts)

@@ -29,6 +29,11 @@ local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
 local function is_tensor(x) return tensor.is_tensor(x) end
 
+local function maxabs(t)
+  local m = t:abs():max()
+  return is_tensor(m) and m:item() or m
+end
+
 local function shape_str(t) return t:dim() == 0 and "scalar" or table.concat(t:shape(), "x") end
 
 ---------------------------------------------------------------------------------------------
@@ -132,7 +137,7 @@ local function pname(i, p, gi, ngroups)
 end
 
 local function check_params(op, params, gi, ngroups)
-  if is_tensor(params) then return {params} end
+  if is_tensor(params) then params = {params} end
   if type(params) ~= "table" then
     fail("%s: params must be a list of tensors, got %s", op, type(params))
   end
@@ -218,6 +223,21 @@ local function total_numel(opt)
   return n
 end
 
+-- A factor F with F F^T = C for a positive semidefinite C that Cholesky refused (a singular
+-- one): V sqrt(w) from C = V diag(w) V^T, eigenvalues within roundoff of 0 set to exactly 0,
+-- so the noise never leaves the range of C.
+local function psd_factor(op, C)
+  local w, V = tensor.linalg.eigh(C)
+  local ws = w:totable()
+  local n = #ws
+  local tol = n * 2.3e-16 * math.max(math.abs(ws[1]), math.abs(ws[n]))
+  if ws[1] < -tol then
+    fail("%s: noise.cov must be positive semidefinite, it has eigenvalue %g", op, ws[1])
+  end
+  for i, x in ipairs(ws) do ws[i] = x > tol and math.sqrt(x) or 0 end
+  return V * tensor.tensor(ws):view(1, n)
+end
+
 -- Reads noise = {std = s | cov = C | factor = F, rng = g} and allocates its buffers.
 local function setup_noise(opt, spec)
   local op = opt.op
@@ -232,7 +252,7 @@ local function setup_noise(opt, spec)
   local rng = spec.rng or tensor.default_rng()
   if not tensor.is_rng(rng) then fail("%s: noise.rng must be an entro.Generator, got %s", op, tostring(rng)) end
   local D = total_numel(opt)
-  local nz = {std = spec.std, cov = spec.cov, factor = spec.factor, rng = rng}
+  local nz = {rng = rng}   -- F (the factor), z (its draw) and buf (the noise), as needed
   if spec.std ~= nil then
     nonneg(op, "", "noise.std", spec.std)
   else
@@ -243,16 +263,12 @@ local function setup_noise(opt, spec)
         fail("%s: noise.cov must be a %dx%d tensor (the parameters have %d elements), got %s",
              op, D, D, D, is_tensor(C) and shape_str(C) or type(C))
       end
-      local scale = D > 0 and C:abs():max():item() or 0
-      if D > 0 and not ((C - C:t()):abs():max():item() <= 1e-12 * scale) then
+      local scale = D > 0 and maxabs(C) or 0
+      if D > 0 and not (maxabs(C - C:t()) <= 1e-12 * scale) then
         fail("%s: noise.cov is not symmetric", op)
       end
       local okk, L = pcall(tensor.linalg.cholesky, C)
-      if not okk then   -- positive semidefinite but singular: a symmetric square root
-        okk, L = pcall(tensor.linalg.sqrtm, C)
-        if not okk then fail("%s: noise.cov must be positive semidefinite (%s)", op, tostring(L)) end
-      end
-      F = L
+      F = okk and L or psd_factor(op, C)
     else
       F = spec.factor
       if not is_tensor(F) or F:dim() ~= 2 or F:size(1) ~= D then
@@ -301,20 +317,25 @@ end
 -- opt:add_param_group{params = {...}, lr = ...}: options not given come from the optimizer's.
 function Optimizer:add_param_group(spec, ngroups)
   local gi = #self.param_groups + 1
-  local g = make_group(self, spec, gi, math.max(ngroups or gi, gi))
-  for i, p in ipairs(g.params) do
-    if self.state[p] then fail("%s: %s appears in more than one place", self.op, pname(i, p, gi, gi)) end
-    self.state[p] = {}
+  if self._noise and self._noise.F then
+    fail("%s: add_param_group: the noise covariance was made for %d parameter elements",
+         self.op, self._noise.buf:numel())
   end
+  if type(spec) ~= "table" or is_tensor(spec) then
+    fail("%s: add_param_group: expected a table {params = {...}, <options>}, got %s", self.op, type(spec))
+  end
+  local g = make_group(self, spec, gi, math.max(ngroups or gi, gi))
+  local seen = {}
+  for i, p in ipairs(g.params) do
+    if self.state[p] or seen[p] then
+      fail("%s: %s appears in more than one place", self.op, pname(i, p, gi, gi))
+    end
+    seen[p] = true
+  end
+  for _, p in ipairs(g.params) do self.state[p] = {} end
   self.param_groups[gi] = g
   self._where = {}   -- the "group i: " prefixes of messages, made at the next step
-  if self._noise then
-    if self._noise.F then
-      fail("%s: add_param_group: the noise covariance was made for %d parameter elements",
-           self.op, self._noise.buf:numel())
-    end
-    self._noise.buf = tensor.zeros(total_numel(self), 1)
-  end
+  if self._noise then self._noise.buf = tensor.zeros(total_numel(self), 1) end
   return self
 end
 
@@ -422,7 +443,7 @@ function Optimizer:load_state_dict(sd)
     local ng = {params = g.params}
     for k, v in pairs(sg) do
       if k ~= "params" and k ~= "rng_state" then
-        if not IS_OPTION[self.kind][k] then
+        if not IS_OPTION[self.kind][k] and k ~= "initial_lr" then
           fail("%s: group %d: unknown option '%s'", op, gi, tostring(k))
         end
         ng[k] = snapshot(v)
@@ -451,7 +472,7 @@ function Optimizer:load_state_dict(sd)
       else
         if not is_tensor(v) then fail("%s: state[%d].%s must be a tensor, got %s", op, idx, k, type(v)) end
         if shape_str(v) ~= shape_str(p) then
-          fail("%s: state[%d].%s has shape %s, the parameter %s", op, idx, k, shape_str(v), shape_str(p))
+          fail("%s: state[%d].%s has shape %s, the parameter shape %s", op, idx, k, shape_str(v), shape_str(p))
         end
         ns[k] = v:detach():clone()
       end
@@ -504,16 +525,21 @@ function Schedule:__tostring()
   return string.format("optim.schedule.%s (t = %d)", self.kind, self.t)
 end
 
+-- A group's base lr: its initial_lr, set to its lr by the first schedule made on it (as in
+-- PyTorch), so a second schedule does not start from the first one's current value.
+local function group_base(g)
+  if g.initial_lr == nil and is_tensor(g.lr) then
+    g.initial_lr = g.lr:detach():clone()
+    g.lr = g.lr:detach():clone()   -- schedules write into their own tensor, not the user's
+  elseif g.initial_lr == nil then
+    g.initial_lr = g.lr
+  end
+  return g.initial_lr
+end
+
 local function capture(opt)
   local base = {}
-  for i, g in ipairs(opt.param_groups) do
-    if is_tensor(g.lr) then
-      base[i] = g.lr:detach():clone()
-      g.lr = g.lr:detach():clone()   -- the schedule's own tensor: the user's stays as it was
-    else
-      base[i] = g.lr
-    end
-  end
+  for i, g in ipairs(opt.param_groups) do base[i] = group_base(g) end
   return base
 end
 
@@ -523,7 +549,7 @@ function Schedule:apply()
   for i, g in ipairs(self.opt.param_groups) do
     local base = self.base[i]
     if base == nil then                          -- a group added after the schedule was made
-      base = is_tensor(g.lr) and g.lr:detach():clone() or g.lr
+      base = group_base(g)
       self.base[i] = base
     end
     if is_tensor(base) then

@@ -229,8 +229,11 @@ TEST(view_strides_edge_cases) {
   /* sizes whose product overflows are refused, not wrapped */
   int64_t big[3] = {(int64_t)1 << 40, (int64_t)1 << 40, (int64_t)1 << 40};
   CHECK(entro_tensor_view(a, 3, big) == NULL && strstr(entro_errmsg(), "view: cannot view"));
-  int64_t bigz[3] = {(int64_t)1 << 40, (int64_t)1 << 40, 0};
-  entro_tensor *bz = entro_tensor_view(z, 3, bigz);
+  int64_t bigz[3] = {(int64_t)1 << 40, (int64_t)1 << 40, 0};   /* strides would overflow */
+  CHECK(entro_tensor_view(z, 3, bigz) == NULL);
+  CHECK(entro_tensor_zeros(3, bigz) == NULL && strstr(entro_errmsg(), "too many bytes"));
+  int64_t okz[3] = {1 << 20, 1 << 20, 0};
+  entro_tensor *bz = entro_tensor_view(z, 3, okz);
   CHECK(bz && bz->numel == 0);
   entro_tensor_release(bz);
   int64_t huge[2] = {10000000000LL, 10000000000LL};

@@ -51,7 +51,9 @@ test("sizes that overflow, or are negative or not integers, are refused before a
   raises(function() T.ones(1):expand(2 ^ 40, 2 ^ 40, 2 ^ 40) end, "expand")
   raises(function() T.zeros(4):view(2 ^ 40, 2 ^ 40, 2 ^ 40) end, "view: cannot view shape 4")
   raises(function() T.zeros(4):view(2 ^ 62, 4, -1) end, "view")
-  eq(T.zeros(0):view(2 ^ 40, 2 ^ 40, 0):shape(), {2 ^ 40, 2 ^ 40, 0})
+  raises(function() T.zeros(0):view(2 ^ 40, 2 ^ 40, 0) end, "view")   -- its strides overflow
+  raises(function() T.zeros(0, 2 ^ 40, 2 ^ 40) end, "zeros: cannot allocate")
+  eq(T.zeros(0):view(2 ^ 20, 2 ^ 20, 0):shape(), {2 ^ 20, 2 ^ 20, 0})
   raises(function() T.zeros(4):reshape(-1, 2 ^ 62, 8) end, "reshape")
 end)
 

@@ -95,9 +95,13 @@ class Session:
                 return m
 
     def run(self, line, pattern, timeout=WAIT):
-        """Types line and Enter, then waits for pattern."""
+        """Types line and Enter, waits for pattern and then for the next prompt, so that keys
+        typed next reach readline rather than the terminal's own line editing."""
         self.send(line + "\n")
-        return self.expect(pattern, timeout)
+        m = self.expect(pattern, timeout)
+        if m:
+            self.expect(r"(?m)^> ", timeout)
+        return m
 
     def do(self, stmt, timeout=WAIT):
         """Runs stmt followed by a print of a fresh marker and waits for the marker, so the
@@ -140,7 +144,8 @@ def interrupt(s, what, setup, running, check, limit):
         if not s.do(line, 180 * SLOW):
             report(False, what, "setup %r gave %s" % (line, s.tail()))
             return
-    s.run(running, re.escape(running))           # the echo: the line was read
+    s.send(running + "\n")
+    s.expect(re.escape(running))                 # the echo: the line was read
     s.expect(r"(?!)", 1.0)                       # let it get going (a pause, not a deadline)
     t0 = time.monotonic()
     s.send(b"\x03")
