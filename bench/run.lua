@@ -105,6 +105,7 @@ if ONLY then
   local kept = {}
   for _, w in ipairs(W) do if w.name:match(ONLY) then kept[#kept + 1] = w end end
   W = kept
+  if #W == 0 then error("bench: BENCH_ONLY='" .. ONLY .. "' matches no workload", 0) end
 end
 
 ---------------------------------------------------------------------------------------------
@@ -304,12 +305,12 @@ local function out(fmt_, ...) L[#L + 1] = string.format(fmt_, ...) end
 out("entro bench, %s (%d rounds, %.0f s)", os.date("%Y-%m-%d %H:%M"), ROUNDS, clock() - t_start)
 out("machine: %s, %d CPUs%s; other processes used %s of the CPU time during the run", model,
     ncpu, avx512 and ", AVX-512" or "", others and string.format("%.0f%%", 100 * others) or "?")
-out("entro %s: OpenBLAS core %s%s, %d threads; elementwise kernels single-threaded",
+out("entro %s: OpenBLAS core %s%s, %d threads",
     entro.version, blas.core, blas.coretype_set_by_entro and " (OPENBLAS_CORETYPE set by entro)" or "",
     blas.threads)
 if trouble.torch then
   out("torch: not measured (%s)", trouble.torch:match("[^\n]*"))
-else
+elseif next(info.torch) then
   out("torch %s: OpenBLAS core %s, %s OpenBLAS threads, %s intra-op threads (%s)",
       info.torch.torch_version or "?", info.torch.openblas_core or "?",
       info.torch.openblas_threads or "?", info.torch.torch_threads or "?", PYTHON)
@@ -349,6 +350,7 @@ for _, w in ipairs(W) do
 end
 local text = table.concat(L, "\n") .. "\n"
 io.write(text)
+io.stdout:flush()
 
 os.execute("mkdir -p " .. shq(OUT))
 local f = assert(io.open(OUT .. "/results.txt", "w"))

@@ -199,7 +199,7 @@ static int hsic3(const char *op, const double *K, const double *L, int64_t n, in
     for (int64_t j = 0; j <= i; j++) {
       double a = K[i * n + j], b = L[i * n + j];
       rk[i] += a; rl[i] += b;
-      if (j < i) { rk[j] += a; rl[j] += b; }
+      if (j < i) { rk[j] += a; }
     }
   double kl = 0, kk = 0, ll = 0;
   if (unbiased) {

@@ -11,10 +11,8 @@
 /* ---- arguments ---- */
 
 static entro_tensor *arg(lua_State *L, int idx, const char *op, const char *what) {
-  entro_tensor *t = lt_test(L, idx);
+  entro_tensor *t = lt_test(L, idx);   /* a closed tensor raises there */
   if (t) return t;
-  if (luaL_testudata(L, idx, ENTRO_TENSOR_MT))
-    luaL_error(L, "%s: %s is a closed tensor", op, what);
   luaL_error(L, "%s: %s must be a tensor, got %s", op, what, luaL_typename(L, idx));
   return NULL;
 }

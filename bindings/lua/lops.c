@@ -134,20 +134,24 @@ static int m_leaky_relu(lua_State *L) {
 }
 
 /* tensor.where(cond, a, b): a and b may be numbers */
+/* A tensor at idx, a number there becoming a 0-dim tensor that Lua owns, so that any error
+ * raised later cannot leak it. */
+static entro_tensor *operand(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lt_push(L, entro_tensor_scalar(lua_tonumber(L, idx)));
+    lua_replace(L, idx);
+  }
+  return lt_check(L, idx);
+}
+
 static int l_where(lua_State *L) {
   entro_tensor *c = lt_check(L, 1);
-  int oa, ob;
-  entro_tensor *a = lt_tensor_or_number(L, 2, &oa), *b = lt_tensor_or_number(L, 3, &ob);
+  entro_tensor *a = operand(L, 2), *b = operand(L, 3);
   entro_tensor *out = lt_out(L, 4);
   if (out && entro_grad_mode && (entro_requires_grad(a) || entro_requires_grad(b) ||
-                                 entro_requires_grad(out))) {
-    if (oa) entro_tensor_release(a);
-    if (ob) entro_tensor_release(b);
+                                 entro_requires_grad(out)))
     return luaL_error(L, "where: out= is not differentiable, and an input requires grad");
-  }
   entro_tensor *r = out ? entro_where(out, c, a, b) : entro_f_where(c, a, b);
-  if (oa) entro_tensor_release(a);
-  if (ob) entro_tensor_release(b);
   return result(L, r, 4);
 }
 

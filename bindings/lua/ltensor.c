@@ -15,9 +15,20 @@ int lt_error(lua_State *L) {
   return luaL_error(L, "%s", entro_errmsg());
 }
 
+/* Lua's collector sees a tensor as a few bytes of userdata; the storage behind it lives
+ * outside its heap. Fresh storage is reported as collector debt, and whenever live tensor
+ * memory doubles since the last full collection, a full collection runs: in generational
+ * mode, tensors that survived a minor collection are only freed by a major one. */
+static int64_t full_gc_at = (int64_t)64 << 20;
+
 void lt_account(lua_State *L) {
   int64_t fresh = entro_mem_take_fresh();
   if (fresh > 0) lua_gc(L, LUA_GCSTEP, (int)(fresh / 1024 + 1));
+  if (entro_mem_live() > full_gc_at) {
+    lua_gc(L, LUA_GCCOLLECT);
+    int64_t live = entro_mem_live();
+    full_gc_at = live > ((int64_t)32 << 20) ? 2 * live : (int64_t)64 << 20;
+  }
 }
 
 /* The metatable is also kept under this address in the registry: fetching it by pointer
@@ -47,7 +58,7 @@ static lt_box *box_at(lua_State *L, int idx) {
 
 entro_tensor *lt_test(lua_State *L, int idx) {
   lt_box *b = box_at(L, idx);
-  if (b && !b->t) luaL_error(L, "tensor was closed");   /* not "expected a tensor" */
+  if (b && !b->t) luaL_argerror(L, idx, "tensor was closed");   /* not "expected a tensor" */
   return b ? b->t : NULL;
 }
 

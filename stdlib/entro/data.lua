@@ -60,7 +60,10 @@ local function options(op, opts, known)
   return opts
 end
 
-local function is_int(v) return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v) and v == v and math.abs(v) < 2^53) end
+local function is_int(v)
+  if math.type(v) == "integer" then return true end
+  return type(v) == "number" and math.abs(v) < 2^53 and v == math.floor(v)
+end
 
 -- An integer option >= min; `default` when nil (or an error when default is nil).
 local function int_opt(op, name, v, min, default)
@@ -262,7 +265,9 @@ function Loader:set_state(s)
          op, tostring(s.n), tostring(s.batch), self.n, self.batch)
   end
   local step = int_opt(op, "step", s.step, 0)
-  if step > self.steps then fail("%s: the state is at step %d, beyond this loader's %d steps", op, step, self.steps) end
+  if step > self.steps then
+    fail("%s: the state is at step %d, beyond this loader's %d steps", op, step, self.steps)
+  end
   local epoch = int_opt(op, "epoch", s.epoch, 1)
   local bie = int_opt(op, "batch_in_epoch", s.batch_in_epoch, 0)
   if bie > self.per_epoch then
@@ -283,7 +288,9 @@ function Loader:set_state(s)
     end
     perm = tensor.tensor(s.perm)
   end
-  if type(s.rng) ~= "string" then fail("%s: rng must be a generator state string, got %s", op, show(s.rng)) end
+  if type(s.rng) ~= "string" then
+    fail("%s: rng must be a generator state string, got %s", op, show(s.rng))
+  end
   local okk, err = pcall(self.rng.set_state, self.rng, s.rng)
   if not okk then fail("%s: %s", op, tostring(err)) end
   self.step, self.epoch, self.batch_in_epoch, self.perm = step, epoch, bie, perm
@@ -470,7 +477,9 @@ function M.linear_teacher(opts)
   local n = int_opt(op, "n", opts.n, 0, 0)
   local V, din, dout = opts.V, nil, nil
   if V ~= nil then
-    if not is_tensor(V) or V:dim() ~= 2 then fail("%s: V must be a dout x din matrix, got %s", op, show(V)) end
+    if not is_tensor(V) or V:dim() ~= 2 then
+      fail("%s: V must be a dout x din matrix, got %s", op, show(V))
+    end
     din, dout = V:size(2), V:size(1)
     if (opts.din and opts.din ~= din) or (opts.dout and opts.dout ~= dout) then
       fail("%s: V is %s but din = %s, dout = %s", op, shape_str(V), tostring(opts.din), tostring(opts.dout))
@@ -622,7 +631,8 @@ function M.fashion_mnist(opts)
   if images:dim() ~= 3 then fail("%s: '%s' holds a %s array, not images", op, ipath, shape_str(images)) end
   if labels:dim() ~= 1 then fail("%s: '%s' holds a %s array, not labels", op, lpath, shape_str(labels)) end
   if images:size(1) ~= labels:size(1) then
-    fail("%s: '%s' holds %d images but '%s' holds %d labels", op, ipath, images:size(1), lpath, labels:size(1))
+    fail("%s: '%s' holds %d images but '%s' holds %d labels", op, ipath, images:size(1), lpath,
+         labels:size(1))
   end
   local N = images:size(1)
   return images:view(N, images:size(2) * images:size(3)), labels:add_(1)
@@ -644,6 +654,12 @@ local function split_line(line, sep)
   end
 end
 
+local function check_sep(op, sep)
+  if type(sep) ~= "string" or sep == "" then
+    fail("%s: sep must be a non-empty string, got %s", op, show(sep))
+  end
+end
+
 local function csv_number(s)
   local v = tonumber(s)
   if v then return v end
@@ -659,9 +675,11 @@ function M.read_csv(path, opts)
   if type(path) ~= "string" then fail("%s: path must be a string, got %s", op, show(path)) end
   opts = options(op, opts, {header = true, sep = true})
   local header = opts.header
-  if header ~= nil and type(header) ~= "boolean" then fail("%s: header must be true or false, got %s", op, show(header)) end
+  if header ~= nil and type(header) ~= "boolean" then
+    fail("%s: header must be true or false, got %s", op, show(header))
+  end
   local sep = opts.sep or ","
-  if type(sep) ~= "string" or sep == "" then fail("%s: sep must be a non-empty string, got %s", op, show(sep)) end
+  check_sep(op, sep)
   local f, err = io.open(path, "rb")
   if not f then fail("%s: cannot open %s", op, err) end
   local text, rerr = f:read("a")
@@ -722,7 +740,7 @@ function M.write_csv(path, X, opts)
   end
   opts = options(op, opts, {header = true, sep = true})
   local sep = opts.sep or ","
-  if type(sep) ~= "string" or sep == "" then fail("%s: sep must be a non-empty string, got %s", op, show(sep)) end
+  check_sep(op, sep)
   local M2 = X:dim() == 1 and X:view(X:size(1), 1) or X
   local ncol = M2:size(2)
   local lines = {}

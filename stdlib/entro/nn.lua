@@ -798,7 +798,7 @@ nn.bce_with_logits = tensor.bce_with_logits -- (logits, targets in [0, 1], opts)
 
 H.Module = "nn.Module:extend(name) -- a new module class; define init(self, ...) and forward(self, x). Assigning modules or parameters to fields registers them in order."
 H.Parameter = "nn.Parameter(t) -- a leaf copy of t that requires grad; assign it to a module field"
-H.Linear = "nn.Linear(in, out, {bias = true, rng = g, init = ...}) -- y = x W^T + b; weight is out x in"
+H.Linear = "nn.Linear(in, out, {bias = true, rng = g, init = ...}) -- y = x W^T + b; weight is out x in; init: kaiming_uniform, kaiming_normal, xavier_uniform, xavier_normal, orthogonal, zeros or function(w, opts) (default PyTorch's U(+-1/sqrt(in)))"
 H.ReLU, H.Tanh, H.Sigmoid, H.GELU, H.Softplus, H.Identity =
   "nn.ReLU() -- max(x, 0)", "nn.Tanh()", "nn.Sigmoid()", "nn.GELU() -- x * Phi(x), exact", "nn.Softplus()", "nn.Identity()"
 H.LeakyReLU = "nn.LeakyReLU(slope = 0.01)"
@@ -806,7 +806,7 @@ H.LayerNorm = "nn.LayerNorm(dim, {eps = 1e-5, affine = true}) -- normalises the 
 H.Dropout = "nn.Dropout(p, {rng = g}) -- zeroes with probability p in training (scaling by 1/(1-p)); identity in eval"
 H.Sequential = "nn.Sequential(m1, m2, ...) -- applies modules in order; children are named 1, 2, ..."
 H.Residual = "nn.Residual(m) -- x + m(x)"
-H.Embedding = "nn.Embedding(n, dim, {rng}) -- rows of an n x dim table looked up by 1-based ids"
+H.Embedding = "nn.Embedding(n, dim, {rng}) -- rows of an n x dim table looked up by 1-based ids (a tensor of any shape or a Lua array)"
 H.SelfAttention = "nn.SelfAttention(dim, heads, {rng, causal = false}) -- multi-head attention over (batch, tokens, dim)"
 H.TransformerBlock = "nn.TransformerBlock(dim, heads, {mlp_ratio = 4, act = 'gelu', rng}) -- pre-norm attention and MLP blocks (children attn, mlp)"
 H.MLP = "nn.MLP(sizes, opts) -- the class behind nn.mlp"
@@ -814,7 +814,7 @@ H.mlp = "nn.mlp{20, 64, 64, 1, act = 'relu', bias = true, rng = g, init = ...} -
 H.deep_linear = "nn.deep_linear{3, 6, 5, 3, rng = g} -- bias-free linear layers (a deep linear network)"
 H.activation = "nn.activation(name) -- a new activation module by name (relu, tanh, sigmoid, gelu, softplus, leaky_relu, identity)"
 H.is_module = "nn.is_module(v) -- whether v is a module"
-H.mse = "nn.mse(pred, target, {reduction = 'mean'|'sum'|'none'}) -- mean squared error"
+H.mse = "nn.mse(pred, target, {reduction = 'mean'|'sum'|'none'}) -- mean squared error; 'none' gives one loss per sample (row)"
 H.cross_entropy = "nn.cross_entropy(logits, labels, {reduction}) -- softmax cross-entropy; labels 1..C"
 H.nll = "nn.nll(logp, labels, {reduction}) -- negative log-likelihood of log-probabilities"
 H.bce_with_logits = "nn.bce_with_logits(x, y, {reduction}) -- binary cross-entropy on logits"

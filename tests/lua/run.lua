@@ -111,4 +111,5 @@ for _, f in ipairs(files) do
 end
 io.write(string.format("%d passed, %d failed%s\n", passed, failed,
   skipped > 0 and string.format(", %d skipped", skipped) or ""))
+io.stdout:flush()   -- before exit: a sanitizer's leak report ends the process unflushed
 os.exit(failed == 0 and 0 or 1)

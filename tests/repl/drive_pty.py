@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-"""drive_pty.py -- drives the entro REPL through a pseudo-terminal, as a person at a keyboard would:
-the prompt, Tab completion, readline history, and Ctrl-C at the prompt, in a Lua loop and in
+"""drive_pty.py -- drives the entro REPL through a pseudo-terminal, as a person would: the
+prompt, Tab completion, readline history, and Ctrl-C at the prompt, in a Lua loop and in
 long C kernels. Plain standard library (pty, os, select), no pexpect.
 
-usage: drive_pty.py path/to/entro
+usage: drive_pty.py path/to/entro          (tests/repl/pty.sh runs it)
 Prints one line per check and ends with "N passed, N failed"; exits non-zero on failure.
 Every wait is for an output pattern with a deadline, never a fixed sleep that must be long
-enough; the deadlines are generous (longer still under ENTRO_ASAN)."""
+enough; the deadlines are generous (longer still under ENTRO_ASAN). PTY_TIMES=1 also prints
+the time at each check and every wait that ran out."""
 import os
 import pty
 import re
@@ -103,6 +104,12 @@ class Session:
             self.expect(r"(?m)^> ", timeout)
         return m
 
+    def pause(self, seconds):
+        """Reads output for a while: a pause, not a wait for anything."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.pump(deadline - time.monotonic()):
+            pass
+
     def do(self, stmt, timeout=WAIT):
         """Runs stmt followed by a print of a fresh marker and waits for the marker, so the
         statement has finished and later waits see only later output."""
@@ -146,18 +153,19 @@ def interrupt(s, what, setup, running, check, limit):
             return
     s.send(running + "\n")
     s.expect(re.escape(running))                 # the echo: the line was read
-    s.expect(r"(?!)", 1.0)                       # let it get going (a pause, not a deadline)
+    s.pause(1.0)                                 # let it get going
     t0 = time.monotonic()
     s.send(b"\x03")
-    m = s.expect(r"interrupted", limit * 5)
+    m = s.expect(r"[^\n]*interrupted[^\n]*", limit * 5)
     if not m:
         report(False, what, "no 'interrupted' after Ctrl-C: " + s.tail())
         return
+    message = m.group(0).strip()
     s.expect(r"\n> ", limit * 5)                 # the prompt after the traceback
     dt = time.monotonic() - t0
     m = s.run(check, r"(?m)^chk(\S+)")
     ok = m is not None and m.group(1) == "true" and dt <= limit
-    report(ok, "%s (back in %.2fs)" % (what, dt),
+    report(ok, "%s (back in %.2fs: %s)" % (what, dt, message),
            "" if ok else "limit %.1fs; check gave %s" % (limit, s.tail()))
 
 
