@@ -4,6 +4,7 @@
  *
  * The loop follows lua.c: try "return <line>" first so expressions print their values,
  * keep reading while the chunk is incomplete (the error ends in "<eof>"). */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -122,15 +123,20 @@ static void push_path(lua_State *L, const char *s, size_t len) {
     while (j < len && s[j] != '.' && s[j] != ':') j++;
     if (!lua_istable(L, -1) && !lua_isuserdata(L, -1)) { lua_pop(L, 1); lua_pushnil(L); return; }
     lua_pushlstring(L, s + i, j - i);
-    /* a plain gettable: __index hooks (lazy modules, tensor methods) answer too */
-    if (lua_type(L, -2) == LUA_TTABLE) lua_gettable(L, -2);
-    else { lua_pop(L, 1); lua_pushnil(L); }
+    lua_gettable(L, -2);   /* __index answers too: lazy modules, tensor fields */
     lua_remove(L, -2);
     i = j + 1;
   }
 }
 
-/* Adds the string keys of the table on top (and its __index chain) starting with word. */
+static int is_name(const char *k) {
+  if (!(*k == '_' || isalpha((unsigned char)*k))) return 0;
+  while (*++k) if (!(*k == '_' || isalnum((unsigned char)*k))) return 0;
+  return 1;
+}
+
+/* Adds the names among the string keys of the table on top (and its __index chain) that
+ * start with word; names starting with _ only when word does. */
 static void collect(lua_State *L, const char *word, size_t wl, int depth) {
   if (depth > 4) return;
   if (lua_istable(L, -1)) {
@@ -140,7 +146,7 @@ static void collect(lua_State *L, const char *word, size_t wl, int depth) {
       if (lua_type(L, -1) == LUA_TSTRING) {
         size_t kl;
         const char *k = lua_tolstring(L, -1, &kl);
-        if (kl >= wl && !strncmp(k, word, wl) && k[0] != '_') {
+        if (kl >= wl && !strncmp(k, word, wl) && is_name(k) && (k[0] != '_' || word[0] == '_')) {
           lua_pushvalue(L, -1);
           lua_pushboolean(L, 1);
           lua_rawset(L, 1);   /* candidates set at stack index 1 of the completion frame */
@@ -149,8 +155,11 @@ static void collect(lua_State *L, const char *word, size_t wl, int depth) {
     }
   }
   if (lua_getmetatable(L, -1)) {
-    /* tensors keep their methods table in __methods; others in a table __index */
+    /* tensors keep their methods in __methods and fields (x.grad) in __fields; other
+     * objects their methods in a table __index */
     if (lua_getfield(L, -1, "__methods") == LUA_TTABLE) collect(L, word, wl, depth + 1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, -1, "__fields") == LUA_TTABLE) collect(L, word, wl, depth + 1);
     lua_pop(L, 1);
     if (lua_getfield(L, -1, "__index") == LUA_TTABLE) collect(L, word, wl, depth + 1);
     lua_pop(L, 2);
@@ -176,6 +185,7 @@ static int build_candidates(lua_State *L) {
   size_t plen = sep ? (size_t)(sep - text) : 0;
   const char *word = sep ? sep + 1 : text;
   size_t wl = tl - (sep ? plen + 1 : 0);
+  if (sep && plen == 0) { lua_newtable(L); return 1; }   /* after a call or an index */
   if (sep) push_path(L, text, plen);
   else lua_pushglobaltable(L);
   collect(L, word, wl, 0);
@@ -262,6 +272,16 @@ static void print_results(lua_State *L, int n) {
     fprintf(stderr, "entro: error calling print (%s)\n", lua_tostring(L, -1));
 }
 
+/* Adds a chunk to the history, and at once to the file: appended, so that sessions running
+ * side by side keep each other's lines, and kept to HISTORY_MAX lines. */
+static void remember(const char *chunk) {
+  if (!use_readline) return;
+  add_history(chunk);
+  if (!history_path[0]) return;
+  if (append_history(1, history_path) != 0) write_history(history_path);   /* a new file */
+  history_truncate_file(history_path, HISTORY_MAX);
+}
+
 /* Reads a whole chunk and leaves it loaded on the stack (LUA_OK) or a syntax error message
  * there; or pushes nothing and returns CHUNK_EOF or CHUNK_NONE. */
 static int read_chunk(lua_State *L) {
@@ -272,7 +292,7 @@ static int read_chunk(lua_State *L) {
   /* first as an expression, then as statements, reading more while incomplete */
   int status = try_expression(L, line);
   if (status == LUA_OK) {
-    if (use_readline) add_history(line);
+    remember(line);
     free(line);
     return status;
   }
@@ -292,7 +312,7 @@ static int read_chunk(lua_State *L) {
     free(more);
     lua_concat(L, 3);
   }
-  if (use_readline) add_history(lua_tostring(L, -2));   /* history gets the whole chunk */
+  remember(lua_tostring(L, -2));   /* history gets the whole chunk */
   lua_remove(L, -2);
   return status;
 }
@@ -331,7 +351,6 @@ void host_repl(lua_State *L) {
     else host_report(L, status);
     lua_settop(L, top);
     fflush(stdout);
-    if (use_readline && history_path[0]) write_history(history_path);
   }
   if (use_readline) {
     fputc('\n', stdout);

@@ -80,42 +80,41 @@ static void *xcalloc(const char *op, int64_t n, size_t size) {
 
 /* Copies the n x p matrix a into dst (row-major, row stride ld), refusing NaN/Inf. With
  * center, subtracts the column means, and then the means of what is left, which removes the
- * first subtraction's rounding, so a large common offset leaves no trace. Three passes. */
+ * first subtraction's rounding, so a large common offset leaves no trace. Three passes; the
+ * per-column accumulators keep each one vectorizable. */
 static int copy_in(const char *op, const char *what, const entro_tensor *a, double *dst,
                    int64_t ld, int center) {
   int64_t n = a->shape[0], p = a->shape[1], s0 = a->stride[0], s1 = a->stride[1];
   const double *src = entro_data(a);
-  double *mean = NULL, *rest = NULL;
-  if (center) {
-    if (!(mean = xcalloc(op, 2 * p, sizeof *mean))) return entro_errcode();
-    rest = mean + p;
-  }
-  double bad = 0;
+  double *bad = xcalloc(op, 3 * p, sizeof *bad), *mean = bad + p, *rest = bad + 2 * p;
+  if (!bad) return entro_errcode();
   for (int64_t i = 0; i < n; i++) {
     double *r = dst + i * ld;
     const double *q = src + i * s0;
     if (s1 == 1) memcpy(r, q, (size_t)p * sizeof *r);
     else for (int64_t j = 0; j < p; j++) r[j] = q[j * s1];
-    for (int64_t j = 0; j < p; j++) bad += r[j] - r[j];   /* NaN iff an entry is NaN or Inf */
-    if (center) for (int64_t j = 0; j < p; j++) mean[j] += r[j];
+    for (int64_t j = 0; j < p; j++) {
+      bad[j] += r[j] - r[j];   /* NaN iff an entry is NaN or Inf */
+      mean[j] += r[j];
+    }
   }
-  if (isnan(bad)) {
-    free(mean);
-    return entro_fail(ENTRO_EINVAL, "%s: %s has NaN/Inf entries", op, what);
+  int st = ENTRO_OK;
+  for (int64_t j = 0; j < p; j++)
+    if (isnan(bad[j])) { st = entro_fail(ENTRO_EINVAL, "%s: %s has NaN/Inf entries", op, what); break; }
+  if (!st && center) {
+    for (int64_t j = 0; j < p; j++) mean[j] /= (double)n;
+    for (int64_t i = 0; i < n; i++) {
+      double *r = dst + i * ld;
+      for (int64_t j = 0; j < p; j++) { r[j] -= mean[j]; rest[j] += r[j]; }
+    }
+    for (int64_t j = 0; j < p; j++) rest[j] /= (double)n;
+    for (int64_t i = 0; i < n; i++) {
+      double *r = dst + i * ld;
+      for (int64_t j = 0; j < p; j++) r[j] -= rest[j];
+    }
   }
-  if (!center) return ENTRO_OK;
-  for (int64_t j = 0; j < p; j++) mean[j] /= (double)n;
-  for (int64_t i = 0; i < n; i++) {
-    double *r = dst + i * ld;
-    for (int64_t j = 0; j < p; j++) { r[j] -= mean[j]; rest[j] += r[j]; }
-  }
-  for (int64_t j = 0; j < p; j++) rest[j] /= (double)n;
-  for (int64_t i = 0; i < n; i++) {
-    double *r = dst + i * ld;
-    for (int64_t j = 0; j < p; j++) r[j] -= rest[j];
-  }
-  free(mean);
-  return ENTRO_OK;
+  free(bad);
+  return st;
 }
 
 /* A new contiguous copy of a, column-centred when asked. */
@@ -199,7 +198,7 @@ static int hsic3(const char *op, const double *K, const double *L, int64_t n, in
     for (int64_t j = 0; j <= i; j++) {
       double a = K[i * n + j], b = L[i * n + j];
       rk[i] += a; rl[i] += b;
-      if (j < i) { rk[j] += a; }
+      if (j < i) { rk[j] += a; rl[j] += b; }
     }
   double kl = 0, kk = 0, ll = 0;
   if (unbiased) {

@@ -13,7 +13,9 @@ local H = {}   -- help texts, read by help()
 local function rng_of(opts)
   local g = opts and opts.rng
   if g == nil then return tensor.default_rng() end
-  if not tensor.is_rng(g) then error("nn: rng must be a generator from tensor.rng(seed), got " .. type(g), 0) end
+  if not tensor.is_rng(g) then
+    error("nn: rng must be a generator from tensor.rng(seed), got " .. type(g), 0)
+  end
   return g
 end
 
@@ -122,21 +124,43 @@ local function entries(self)
 end
 
 -- A parameter shared by several modules (tied weights) is listed once, under its first name.
-local function collect(m, prefix, out, seen)
+-- snaps, if given, receives each module visited and the values of its entries, in order.
+-- Each tensor's .name is its path from the root: a walk from inside a tree (a layer's own
+-- parameters()) names only tensors that have no name yet, so "layers.1.weight" stays.
+local function collect(m, prefix, out, seen, snaps, rename)
+  local snap = snaps and {}
+  if snaps then snaps[#snaps + 1] = {m, snap} end
   for k, v in entries(m) do
+    if snap then snap[#snap + 1] = v == nil and false or v end
     local name = prefix and (prefix .. "." .. tostring(k)) or tostring(k)
-    if is_module(v) then collect(v, name, out, seen)
+    if is_module(v) then collect(v, name, out, seen, snaps, rename)
     elseif tensor.is_tensor(v) and not seen[v] then
       seen[v] = true
-      v.name = name
+      if rename or v.name == nil then v.name = name end
       out[#out + 1] = {name, v}
     end
   end
   return out
 end
 
+-- Whether every module visited still holds the same entries (none added, replaced, cleared).
+local function unchanged(snaps)
+  for _, s in ipairs(snaps) do
+    local m, snap = s[1], s[2]
+    local order = rawget(m, "_order")
+    if #order ~= #snap then return false end
+    for i = 1, #order do
+      local v = rawget(m, order[i])
+      if not rawequal(v == nil and false or v, snap[i]) then return false end
+    end
+  end
+  return true
+end
+
+local function is_root(m) return rawget(m, "_parent") == nil end
+
 function Module:named_parameters()
-  local out = collect(self, nil, {}, {})
+  local out = collect(self, nil, {}, {}, nil, is_root(self))
   local i = 0
   return function()
     i = i + 1
@@ -144,13 +168,15 @@ function Module:named_parameters()
   end, out
 end
 
--- The parameters in order (a list cached until the module tree changes; do not modify it).
+-- The parameters in order: a list (do not modify it) cached until the module tree changes.
+-- Checking the raw entries of each module against a snapshot is much cheaper than walking
+-- and naming the tree, and sees replacements that bypass __newindex.
 function Module:parameters()
   local cache = rawget(self, "_params")
-  if cache and cache.structure == structure then return cache.list end
-  local list = {}
-  for _, p in self:named_parameters() do list[#list + 1] = p end
-  rawset(self, "_params", {structure = structure, list = list})
+  if cache and unchanged(cache.snaps) then return cache.list end
+  local snaps, list = {}, {}
+  for i, e in ipairs(collect(self, nil, {}, {}, snaps, is_root(self))) do list[i] = e[2] end
+  rawset(self, "_params", {snaps = snaps, list = list})
   return list
 end
 
@@ -259,9 +285,9 @@ end
 function Module:set_flat_parameters(v)
   local n = self:num_parameters()
   if not tensor.is_tensor(v) or v:dim() ~= 1 or v:numel() ~= n then
-    error(string.format("set_flat_parameters: expected a vector of %d values, got %s", n,
-                        tensor.is_tensor(v) and ("a tensor of shape " .. table.concat(v:shape(), "x"))
-                        or ("a " .. type(v))), 2)
+    local got = tensor.is_tensor(v) and ("a tensor of shape " .. table.concat(v:shape(), "x"))
+                or ("a " .. type(v))
+    error(string.format("set_flat_parameters: expected a vector of %d values, got %s", n, got), 2)
   end
   local at = 1
   tensor.no_grad(function()
@@ -400,7 +426,9 @@ end
 -- Multiplies a layer's weight (and bias) or a tensor by factor: the balance experiments
 -- start from deliberately unbalanced layers.
 function init.scale(x, factor)
-  if type(factor) ~= "number" then error("nn.init.scale: factor must be a number, got " .. type(factor), 2) end
+  if type(factor) ~= "number" then
+    error("nn.init.scale: factor must be a number, got " .. type(factor), 2)
+  end
   local ts = is_module(x) and {rawget(x, "weight"), rawget(x, "bias")} or {x}
   if not tensor.is_tensor(ts[1]) then
     error("nn.init.scale: expected a layer with a weight or a tensor, got " ..
@@ -482,7 +510,9 @@ function Linear:describe()
   return string.format("Linear(%d -> %d%s)", self.in_features, self.out_features,
                        rawget(self, "bias") and "" or ", no bias")
 end
-function Linear:label() return string.format("Linear %d->%d", self.in_features, self.out_features) end
+function Linear:label()
+  return string.format("Linear %d->%d", self.in_features, self.out_features)
+end
 
 function Linear:forward(x)
   check_input(self, x)
@@ -570,7 +600,10 @@ nn.Sequential = Sequential
 -- Sequential(m1, m2, ...) or Sequential{m1, m2, ...}
 function Sequential:init(...)
   local mods, n = {...}, select("#", ...)
-  if n == 1 and type(mods[1]) == "table" and not is_module(mods[1]) then mods = mods[1]; n = #mods end
+  if n == 1 and type(mods[1]) == "table" and not is_module(mods[1]) then
+    mods = mods[1]
+    n = #mods
+  end
   self.n = 0
   for i = 1, n do
     if not is_module(mods[i]) then
@@ -624,7 +657,9 @@ end
 function Embedding:describe() return string.format("Embedding(%d, %d)", self.num, self.dim) end
 function Embedding:forward(ids)
   if type(ids) == "table" then ids = tensor.tensor(ids) end
-  if not tensor.is_tensor(ids) then fail(self, "ids are a %s, expected a tensor or an array", type(ids)) end
+  if not tensor.is_tensor(ids) then
+    fail(self, "ids are a %s, expected a tensor or an array", type(ids))
+  end
   local shape = ids:shape()
   shape[#shape + 1] = self.dim
   local ok, y = pcall(self.weight.index_select, self.weight, 1, ids:reshape(-1))
@@ -774,7 +809,8 @@ end
 function nn.deep_linear(spec)
   if type(spec) ~= "table" then error("nn.deep_linear: expected a table of sizes", 2) end
   if spec.rng ~= nil and not tensor.is_rng(spec.rng) then
-    error("nn.deep_linear: rng must be a generator from tensor.rng(seed), got " .. type(spec.rng), 2)
+    error("nn.deep_linear: rng must be a generator from tensor.rng(seed), got " .. type(spec.rng),
+          2)
   end
   local net = MLP(sizes_of(spec, "nn.deep_linear"),
                   {act = false, bias = false, rng = spec.rng, init = spec.init})

@@ -90,6 +90,43 @@ test("reassigning or clearing a field keeps its place and lists it once", functi
   eq(net(tensor.zeros(2, 4)):shape(), {2, 10})
 end)
 
+test("parameters() is cached, and rebuilt when the tree changes", function()
+  local g = tensor.rng(1)
+  local net = nn.mlp{4, 8, 3, rng = g}
+  local ps = net:parameters()
+  eq(#ps, 4)
+  ok(rawequal(net:parameters(), ps), "unchanged tree: the same list")
+  net.layers[3] = nn.Linear(8, 10, {rng = g})            -- replaced in place
+  local ps2 = net:parameters()
+  eq(#ps2, 4)
+  ok(rawequal(ps2[3], net.layers[3].weight), "sees the new head")
+  eq(ps2[4]:shape(), {10})
+  net.layers:add(nn.Linear(10, 2, {rng = g}))            -- a new child, deeper down
+  eq(#net:parameters(), 6)
+  net.extra = tensor.zeros(2):requires_grad()            -- a new parameter at the top
+  eq(#net:parameters(), 7)
+  eq(net:parameters()[7].name, "extra")
+  net.layers[1].bias = nil                               -- a parameter removed
+  eq(#net:parameters(), 6)
+  local b = tensor.zeros(8):requires_grad()
+  net.layers[1].bias = b                                 -- and put back, in its place
+  ok(rawequal(net:parameters()[2], b))
+  eq(net:num_parameters(), 4 * 8 + 8 + 8 * 10 + 10 + 10 * 2 + 2 + 2)
+  -- a sub-module keeps its own list
+  eq(#net.layers[1]:parameters(), 2)
+  eq(#net:parameters(), 7)
+  -- walking a layer from inside the tree keeps the names from the root
+  eq(net.layers[1].weight.name, "layers.1.weight")
+  for name, p in net.layers[3]:named_parameters() do eq(p.name, "layers.3." .. name) end
+  -- a standalone layer's parameters are named from it
+  local l = nn.Linear(2, 2)
+  l:parameters()
+  eq(l.weight.name, "weight")
+  local holder = nn.Sequential(nn.ReLU(), l)
+  holder:parameters()
+  eq(l.weight.name, "2.weight")
+end)
+
 test("tied parameters are listed once", function()
   local g = tensor.rng(3)
   local a, b = nn.Linear(3, 3, {rng = g}), nn.Linear(3, 3, {rng = g})

@@ -128,19 +128,27 @@ class Session:
         return repr(self.out[-n:])
 
     def close(self):
-        """Ends input with Ctrl-D and reaps the process (killing it if it hangs)."""
-        if self.alive():
-            self.send(b"\x04")
-            deadline = time.monotonic() + 10 * SLOW
-            while time.monotonic() < deadline and self.alive():
-                self.pump(0.1)
-            if self.alive():
+        """Ends input with Ctrl-D and reaps the process (killing it if it hangs); returns its
+        exit status, or None when it was killed or already reaped."""
+        self.send(b"\x04")
+        deadline = time.monotonic() + 10 * SLOW
+        status = None
+        while status is None and time.monotonic() < deadline:
+            self.pump(0.1)
+            try:
+                pid, st = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == self.pid:
+                status = os.waitstatus_to_exitcode(st)
+        if status is None:
+            try:
                 os.kill(self.pid, signal.SIGKILL)
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
         os.close(self.fd)
+        return status
 
 
 def interrupt(s, what, setup, running, check, limit):
@@ -202,6 +210,19 @@ def main():
         report(m is not None and m.group(1) == "2",
                "Tab completes a tensor method (x:nu -> x:numel)", s.tail())
 
+        m = s.run("print('chk' .. #tensor.linalg.ei\t(tensor.eye(2)))", r"(?m)^chk(\S+)")
+        report(m is not None and m.group(1) == "2",
+               "Tab completes a nested field (tensor.linalg.eigv -> eigvalsh)", s.tail())
+
+        s.do("w = tensor.ones(3):requires_grad()")
+        m = s.run("print('chk' .. tostring(w.needs_gr\t))", r"(?m)^chk(\S+)")
+        report(m is not None and m.group(1) == "true", "Tab completes a tensor field (w.needs_gr)",
+               s.tail())
+
+        m = s.run("print('chk' .. tensor.zeros(4):nu\tmel())", r"(?m)^chk(\S+)")
+        report(m is not None and m.group(1) == "4",
+               "Tab after a call offers nothing and does no harm", s.tail())
+
         s.do("t = {alpha_beta = 1}")
         m = s.run("print('chk' .. t.alp\t)", r"(?m)^chk(\d+)")
         report(m is not None and m.group(1) == "1", "Tab completes a table field", s.tail())
@@ -223,6 +244,15 @@ def main():
                "Ctrl-C at the continuation prompt abandons the chunk", s.tail())
 
         s.do("keep = 42")
+        s.send("got = io.read()\n")
+        s.expect(r"got = io.read\(\)")
+        s.pause(0.5)
+        s.send(b"\x03")
+        m = s.expect(r"interrupted", WAIT)
+        m = m and s.run("print('chk' .. tostring(got == nil and keep == 42))", r"(?m)^chk(\S+)")
+        report(m is not None and m.group(1) == "true", "Ctrl-C stops a blocking io.read()",
+               s.tail())
+
         interrupt(s, "Ctrl-C stops `while true do end`", [], "while true do end",
                   "print('chk' .. tostring(keep == 42))", 2.0 * SLOW)
 
@@ -244,7 +274,8 @@ def main():
         s.do("big, m = nil, nil; collectgarbage()")
 
         s.run("hist_marker = 12345", r"hist_marker = 12345")
-        s.close()
+        status = s.close()
+        report(status == 0, "Ctrl-D ends the session with status 0", "status %r" % status)
         hist = os.path.join(home, ".entro_history")
         try:
             with open(hist) as f:
@@ -264,6 +295,10 @@ def main():
         report(m is not None and m.group(1) == "12345", "up arrow recalls the last session's line",
                s.tail())
         s.close()
+        with open(hist) as f:
+            text = f.read()
+        report("hist_marker = 12345" in text and "print('chk' .. hist_marker)" in text,
+               "a second session appends to the history file", repr(text[-200:]))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))

@@ -77,16 +77,17 @@ local function as_flat(v, params, n, who)
   return tensor.no_grad(flatten, v), false
 end
 
--- Hv by central differences of gradients, [g(θ + εv) - g(θ - εv)] / 2ε, with ε scaled to
--- ||θ|| and ||v|| (error O(ε²) + rounding O(1e-16/ε): about 1e-10 relative). order = 4
--- uses the five-point stencil (two more gradients, error O(ε⁴)). The parameters are
--- restored bitwise afterwards.
+-- Hv by central differences of gradients, [g(θ + εv) - g(θ - εv)] / 2ε, with the step
+-- ε||v|| = 1e-8 (1 + ||θ||): that small because a step across a ReLU kink turns the
+-- difference into garbage, and a network with many units has kinks everywhere (rounding
+-- then costs about 1e-8 relative). order = 4 uses the five-point stencil (two more
+-- gradients). The parameters are restored bitwise afterwards.
 local function hvp_flat(loss_fn, params, v, opts)
   local theta0 = tensor.no_grad(flatten, params)
   local vnorm = v:norm()
   if vnorm == 0 then return tensor.zeros(v:numel()) end
   local order = opts.order or 2
-  local eps = opts.eps or ((order == 4 and 1e-3 or 6e-6) * (1 + theta0:norm()) / vnorm)
+  local eps = opts.eps or ((order == 4 and 1e-6 or 1e-8) * (1 + theta0:norm()) / vnorm)
   local ok, result = pcall(function()
     local function g_at(s)
       set_params(params, theta0, v, s)
