@@ -95,8 +95,19 @@ $(BUILD)/bench/cref: bench/cref.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -march=native $(WARN) -o $@ $< -lopenblas -lpthread
 
+# The main job: a quick run of the headline experiments, with figures in out/paper/.
+DEMO_SCRIPTS := $(wildcard scripts/paper/rescaling.lua scripts/paper/equipartition.lua scripts/paper/sharpness.lua)
 demo: deps all
 	@./entro scripts/examples/quickstart.lua
+	@for s in $(DEMO_SCRIPTS); do ENTRO_PAPER_SIZE=quick ./entro $$s || exit 1; done
+
+# Every claim of PAPER.md §6 at full size: figures and REPORT.md in out/paper/.
+PAPER_SCRIPTS := $(sort $(wildcard scripts/paper/[a-z]*.lua))
+paper: deps all
+	@mkdir -p out/paper && rm -f out/paper/claims.jsonl
+	@for s in $(filter-out scripts/paper/make_report.lua,$(PAPER_SCRIPTS)); do \
+	  echo "== $$s"; ENTRO_PAPER_SIZE=full ./entro $$s || echo "!! $$s failed"; done
+	@./entro scripts/paper/make_report.lua
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4

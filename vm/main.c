@@ -84,7 +84,7 @@ int host_docall(lua_State *L, int narg, int nres) {
   sigaction(SIGINT, &sa, &old);
   int status = lua_pcall(L, narg, nres, base);
   sigaction(SIGINT, &old, NULL);   /* the REPL's handler, or the default */
-  lua_sethook(L, NULL, 0, 0);
+  if (lua_gethook(L) == lstop) lua_sethook(L, NULL, 0, 0);   /* a Ctrl-C too late to act */
   entro_interrupted = 0;
   lua_remove(L, base);
   return status;

@@ -210,7 +210,7 @@ def main():
         report(m is not None and m.group(1) == "2",
                "Tab completes a tensor method (x:nu -> x:numel)", s.tail())
 
-        m = s.run("print('chk' .. #tensor.linalg.ei\t(tensor.eye(2)))", r"(?m)^chk(\S+)")
+        m = s.run("print('chk' .. #tensor.linalg.eigv\t(tensor.eye(2)))", r"(?m)^chk(\S+)")
         report(m is not None and m.group(1) == "2",
                "Tab completes a nested field (tensor.linalg.eigv -> eigvalsh)", s.tail())
 

@@ -1,0 +1,157 @@
+-- report.lua -- how experiment scripts report a paper claim: each claim becomes one JSON
+-- line in <dir>/claims.jsonl (default out/paper), and report.write_markdown turns the lines
+-- into REPORT.md (expected behaviour, measured numbers, pass or fail, figures).
+--
+--   local report = require "entro.report"
+--   report.claim{id = "2", title = "rescaling: SGD decays D, GD freezes it",
+--                expected = "D < 0.05 D0 within ~2500 steps under SGD; GD keeps D",
+--                measured = string.format("SGD D/D0 = %.3g, GD D/D0 = %.3g", a, b),
+--                pass = a < 0.05 and b > 0.9, figures = {"out/paper/rescaling.png"}}
+--
+-- A failing claim is reported as failing: the script goes on, and REPORT.md says so.
+-- report.size() reads the run size from ENTRO_PAPER_SIZE or the script's first argument:
+-- "quick" (make demo), "full" (make paper, the default) or "test".
+local M = {}
+
+local function json_string(s)
+  s = tostring(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    local map = {['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\t'] = '\\t', ['\r'] = '\\r'}
+    return map[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+local function to_json(v)
+  local t = type(v)
+  if t == "table" then
+    if #v > 0 or next(v) == nil then
+      local parts = {}
+      for i, x in ipairs(v) do parts[i] = to_json(x) end
+      return "[" .. table.concat(parts, ",") .. "]"
+    end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    local parts = {}
+    for i, k in ipairs(keys) do parts[i] = json_string(k) .. ":" .. to_json(v[k]) end
+    return "{" .. table.concat(parts, ",") .. "}"
+  elseif t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    return string.format("%.17g", v)
+  elseif t == "boolean" then
+    return tostring(v)
+  elseif v == nil then
+    return "null"
+  end
+  return json_string(v)
+end
+M.to_json = to_json
+
+function M.dir()
+  return os.getenv("ENTRO_PAPER_DIR") or "out/paper"
+end
+
+function M.size()
+  local s = os.getenv("ENTRO_PAPER_SIZE") or (arg and arg[1]) or "full"
+  if s ~= "quick" and s ~= "full" and s ~= "test" then
+    error("report.size: the size must be quick, full or test, got '" .. s .. "'", 2)
+  end
+  return s
+end
+
+-- Picks the value for the current size from {quick = ..., full = ..., test = ...}.
+function M.pick(t)
+  local v = t[M.size()]
+  if v == nil then v = t.full end
+  return v
+end
+
+local function mkdir(path)
+  os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
+end
+
+-- Records one claim; prints a one-line verdict too.
+function M.claim(c)
+  for _, k in ipairs{"id", "title", "expected", "measured"} do
+    if c[k] == nil then error("report.claim: field '" .. k .. "' is missing", 2) end
+  end
+  if type(c.pass) ~= "boolean" then error("report.claim: pass must be a boolean", 2) end
+  local dir = M.dir()
+  mkdir(dir)
+  local rec = {id = tostring(c.id), title = c.title, expected = c.expected,
+               measured = c.measured, pass = c.pass, figures = c.figures or {},
+               script = arg and arg[0] or "?", size = M.size(), numbers = c.numbers}
+  local f = assert(io.open(dir .. "/claims.jsonl", "a"))
+  f:write(to_json(rec), "\n")
+  f:close()
+  print(string.format("[claim %s] %s: %s -- %s", rec.id, c.pass and "PASS" or "FAIL",
+                      c.title, c.measured))
+  return c.pass
+end
+
+-- Reads claims.jsonl (the last record of each id wins) and writes REPORT.md.
+function M.write_markdown(dir)
+  dir = dir or M.dir()
+  local f = io.open(dir .. "/claims.jsonl", "r")
+  if not f then error("report.write_markdown: no " .. dir .. "/claims.jsonl (run the scripts first)", 2) end
+  local latest, order = {}, {}
+  for line in f:lines() do
+    local function field(k)
+      local v = line:match('"' .. k .. '":"(.-[^\\])"') or line:match('"' .. k .. '":""') and ""
+      return v and v:gsub('\\"', '"'):gsub("\\n", "\n"):gsub("\\\\", "\\") or "?"
+    end
+    local id = field("id")
+    if not latest[id] then order[#order + 1] = id end
+    local figs = {}
+    local list = line:match('"figures":%[(.-)%]') or ""
+    for p in list:gmatch('"(.-)"') do figs[#figs + 1] = p end
+    latest[id] = {id = id, title = field("title"), expected = field("expected"),
+                  measured = field("measured"), pass = line:find('"pass":true', 1, true) ~= nil,
+                  figures = figs, script = field("script"), size = field("size")}
+  end
+  f:close()
+  table.sort(order, function(a, b)
+    local na, nb = tonumber(a:match("^%d+")), tonumber(b:match("^%d+"))
+    if na and nb and na ~= nb then return na < nb end
+    return a < b
+  end)
+  local npass = 0
+  for _, id in ipairs(order) do if latest[id].pass then npass = npass + 1 end end
+  local out = {"# entro: the paper's claims, reproduced", "",
+               string.format("%d of %d claims pass. Generated by `make paper` from the scripts in " ..
+                             "scripts/paper/ (PAPER.md §6 numbers the claims).", npass, #order), "",
+               "| claim | result | what | measured |", "|---|---|---|---|"}
+  for _, id in ipairs(order) do
+    local c = latest[id]
+    out[#out + 1] = string.format("| %s | %s | %s | %s |", id, c.pass and "pass" or "**FAIL**",
+                                  c.title, c.measured:gsub("|", "/"))
+  end
+  for _, id in ipairs(order) do
+    local c = latest[id]
+    out[#out + 1] = ""
+    out[#out + 1] = string.format("## Claim %s: %s — %s", id, c.title, c.pass and "pass" or "FAIL")
+    out[#out + 1] = ""
+    out[#out + 1] = "- Expected: " .. c.expected
+    out[#out + 1] = "- Measured: " .. c.measured
+    out[#out + 1] = string.format("- Script: `%s` (size %s)", c.script, c.size)
+    for _, p in ipairs(c.figures) do
+      local rel = p:gsub("^" .. dir:gsub("%p", "%%%0") .. "/", "")
+      out[#out + 1] = string.format("\n![%s](%s)", rel, rel)
+    end
+  end
+  local w = assert(io.open(dir .. "/REPORT.md", "w"))
+  w:write(table.concat(out, "\n"), "\n")
+  w:close()
+  return npass, #order
+end
+
+M._help = {
+  claim = "report.claim{id, title, expected, measured, pass, figures, numbers} -- records a paper claim's result in out/paper/claims.jsonl",
+  write_markdown = "report.write_markdown([dir]) -> passed, total: writes REPORT.md from claims.jsonl",
+  size = "report.size() -> 'quick' | 'full' | 'test' (ENTRO_PAPER_SIZE or arg[1])",
+  pick = "report.pick{quick = a, full = b, test = c} -> the value for the current size",
+  dir = "report.dir() -> where figures and reports go (ENTRO_PAPER_DIR or out/paper)",
+  to_json = "report.to_json(v) -> JSON text",
+}
+
+return M
