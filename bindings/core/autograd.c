@@ -3,6 +3,7 @@
 #include <string.h>
 #include "autograd.h"
 #include "ops.h"
+#include "grad_ops.h"
 
 int entro_grad_mode = 1;
 
@@ -103,6 +104,13 @@ int entro_grad_accumulate(entro_tensor **acc, entro_tensor *g) {
     return ENTRO_OK;
   }
   entro_tensor *a = *acc;
+  if (entro_grad_mode) {   /* create_graph: the sum is part of the recorded graph */
+    entro_tensor *s = entro_f_binary(EB_ADD, a, g);
+    if (!s) return entro_errcode();
+    entro_tensor_release(a);
+    *acc = s;
+    return ENTRO_OK;
+  }
   if (a->refs == 1 && a->st->refs == 1 && entro_tensor_is_writable(a) &&
       entro_tensor_same_shape(a, g))
     return entro_axpy(a, 1.0, g);
@@ -154,9 +162,13 @@ static int to_leaf(entro_tensor *leaf, entro_tensor *g, int ncap, entro_tensor *
   return ENTRO_OK;
 }
 
-int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int ncap,
-                   entro_tensor *const *cap, entro_tensor **capout) {
+int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int create_graph,
+                   int ncap, entro_tensor *const *cap, entro_tensor **capout) {
   char b1[200], b2[200];
+  if (create_graph && ncap == 0)
+    return entro_fail(ENTRO_EINVAL, "backward: create_graph needs the gradients returned "
+                      "(tensor.grad(f, params, {create_graph = true}))");
+  if (create_graph) retain = 1;
   if (!entro_requires_grad(root))
     return entro_fail(ENTRO_EINVAL, "backward: the tensor does not require grad (no parameter "
                       "with requires_grad took part in computing it)");
@@ -175,7 +187,7 @@ int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int
   }
   for (int i = 0; i < ncap; i++) capout[i] = NULL;
   int saved_mode = entro_grad_mode;
-  entro_grad_mode = 0;
+  entro_grad_mode = create_graph;   /* record the backward pass itself, or nothing */
   int st = ENTRO_OK;
   entro_node *top = root->grad_fn;
   if (!top) {   /* a leaf */
@@ -229,7 +241,11 @@ int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int
     if (!n->gacc) {
       /* every path into this node carried no gradient: nothing flows on */
     } else if (!(st = entro_node_check_saved(n))) {
-      st = n->backward(n, n->gacc, dp);
+      entro_backward_fn bw = create_graph ? entro_double_backward(n) : n->backward;
+      st = bw ? bw(n, n->gacc, dp)
+              : entro_fail(ENTRO_EINVAL, "backward: %s has no second derivative, so create_graph "
+                           "cannot differentiate through it (diag.hvp falls back to finite "
+                           "differences with method = \"fd\")", n->name);
     }
     for (int j = 0; j < n->n_in; j++) {
       entro_tensor *t = n->in[j];
@@ -270,7 +286,9 @@ finish:
   for (int i = 0; i < ncap; i++) {
     entro_tensor *g = capout[i];
     if (g && g->refs == 1 && g->st->refs == 1 && entro_tensor_is_contiguous(g)) continue;
-    capout[i] = g ? entro_tensor_clone(g) : entro_tensor_zeros(cap[i]->ndim, cap[i]->shape);
+    if (g && create_graph) entro_grad_mode = 1;   /* the copy keeps the recorded graph */
+    capout[i] = g ? entro_f_clone(g) : entro_tensor_zeros(cap[i]->ndim, cap[i]->shape);
+    entro_grad_mode = saved_mode;
     entro_tensor_release(g);
     if (!capout[i]) {
       for (int j = 0; j < ncap; j++) { entro_tensor_release(capout[j]); capout[j] = NULL; }

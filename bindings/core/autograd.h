@@ -66,12 +66,17 @@ entro_tensor *entro_record(entro_tensor *r, const char *name, entro_backward_fn 
                            entro_tensor *const *inputs, entro_tensor *save0, entro_tensor *save1);
 
 /* Runs backward from root with gradient grad (NULL: 1 for a one-element root).
+ * With create_graph, the backward pass is itself recorded (with the kernels of
+ * double_backward.c), so the gradients it returns can be differentiated again; it needs
+ * capture and keeps the graph.
  * Without capture (ncap == 0), gradients accumulate into the .grad of leaves that require
  * grad. With capture, only the listed leaves receive gradients, into capout[i] (new
  * references, zeros when unreached), and no .grad is touched. The graph is freed unless
  * retain is set. */
-int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int ncap,
-                   entro_tensor *const *cap, entro_tensor **capout);
+int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int create_graph,
+                   int ncap, entro_tensor *const *cap, entro_tensor **capout);
+/* The differentiable backward kernel of a node, or NULL when its op has none. */
+entro_backward_fn entro_double_backward(const entro_node *n);
 
 /* Adds g into *acc (creating it when NULL), never writing into storage shared elsewhere. */
 int entro_grad_accumulate(entro_tensor **acc, entro_tensor *g);

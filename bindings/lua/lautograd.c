@@ -33,7 +33,7 @@ static int m_backward(lua_State *L) {
     retain = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
-  if (entro_backward(t, g, retain, 0, NULL, NULL)) return lt_error(L);
+  if (entro_backward(t, g, retain, 0, 0, NULL, NULL)) return lt_error(L);
   return 0;
 }
 
@@ -124,16 +124,20 @@ static int l_set_grad_enabled(lua_State *L) {
   return 0;
 }
 
-/* tensor.grad(f, params [, {retain_graph}]) -> {g1, g2, ...}, loss
+/* tensor.grad(f, params [, {retain_graph, create_graph}]) -> {g1, g2, ...}, loss
+ * create_graph records the backward pass, so the gradients can be differentiated again
+ * (exact Hessian-vector products).
  * f is a function returning a scalar tensor (called with grad mode on), or such a tensor.
  * The .grad of the parameters is not touched. */
 static int l_grad(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
-  int retain = 0;
+  int retain = 0, create = 0;
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "retain_graph");
     retain = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    lua_getfield(L, 3, "create_graph");
+    create = lua_toboolean(L, -1);
+    lua_pop(L, 2);
   }
   if (lua_isfunction(L, 1)) {
     int saved = entro_grad_mode;
@@ -162,7 +166,7 @@ static int l_grad(lua_State *L) {
       return luaL_error(L, "grad: params[%d] is not a leaf that requires grad", i + 1);
     lua_pop(L, 1);   /* kept alive by the params table */
   }
-  if (entro_backward(loss, NULL, retain, n, cap, out)) return lt_error(L);
+  if (entro_backward(loss, NULL, retain, create, n, cap, out)) return lt_error(L);
   lua_createtable(L, n, 0);
   for (int i = 0; i < n; i++) {
     entro_tensor *g = out[i];
@@ -218,9 +222,9 @@ static int l_nll(lua_State *L) { return classloss(L, 0); }
 static int regressloss(lua_State *L, int bce) {
   const char *op = bce ? "bce_with_logits" : "mse";
   entro_tensor *a = lt_check(L, 1);
+  int red = reduction_opt(L, 3, op);   /* may raise: before b is allocated */
   int owned;
   entro_tensor *b = lt_tensor_or_number(L, 2, &owned);
-  int red = reduction_opt(L, 3, op);
   entro_tensor *be = b;
   if (owned) {   /* a number target: expand it to the prediction's shape */
     be = entro_tensor_expand(b, a->ndim, a->shape);

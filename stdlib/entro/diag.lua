@@ -20,12 +20,10 @@ for part, names in pairs(parts) do
   for _, name in ipairs(names) do diag[name] = m[name] end
 end
 
--- representation metrics, when present
-local ok, represent = pcall(require, "entro.represent")
-if ok and type(represent) == "table" then
-  for k, v in pairs(represent) do
-    if diag[k] == nil and k ~= "_help" then diag[k] = v end
-  end
+-- representation metrics
+local represent = require "entro.represent"
+for k, v in pairs(represent) do
+  if diag[k] == nil and k ~= "_help" then diag[k] = v end
 end
 
 diag._help = {
@@ -48,8 +46,6 @@ diag._help = {
   unflatten = "diag.unflatten(v, params) -> views of v shaped like params",
   monitor = "diag.monitor(net, {every = k, file = 'run.csv', 'loss', 'grad_norms', 'balance', 'charges', 'sharpness', loss_fn}) -> mon with :record(step, extras), :column(name), :rows()",
 }
-if ok and type(represent) == "table" and type(represent._help) == "table" then
-  for k, v in pairs(represent._help) do diag._help[k] = diag._help[k] or v end
-end
+for k, v in pairs(represent._help or {}) do diag._help[k] = diag._help[k] or v end
 
 return diag

@@ -334,10 +334,12 @@ local entries       -- every entry, in registration order
 local listings      -- module table -> {title, items = {entry...}, intro}
 local built_for     -- the set of loaded modules the registry was built for, as a string
 
-local function add(value, name, doc, list)
+-- Registers doc under name (and value, if any); key is how listings show it (default: the
+-- last part of the name). Returns the entry, appended to list when given.
+local function add(value, name, doc, list, key)
   local e = by_name[name]
   if not e then
-    e = {name = name, doc = doc, value = value}
+    e = {name = name, doc = doc, value = value, key = key or name:match("[%w_]+$") or name}
     by_name[name] = e
     entries[#entries + 1] = e
   end
@@ -470,7 +472,7 @@ local function register_docs(M, title, visited)
       local ok, x = pcall(function() return M[k] end)
       if ok then v = x end
     end
-    local e = add(v, title .. "." .. k, h[k])
+    local e = add(v, title .. "." .. k, h[k], nil, k)
     local present = false
     for _, x in ipairs(items) do present = present or x == e end
     if not present then items[#items + 1] = e end
@@ -544,7 +546,7 @@ local function format_doc(doc)
   local sig, desc = first:match("^(.-) %-%- (.*)$")
   local parts = {}
   if sig then
-    parts[1] = sig
+    parts[1] = wrap(sig, "", WIDTH):gsub("\n", "\n    ")
     parts[2] = wrap(desc:sub(1, 1):upper() .. desc:sub(2) .. (desc:match("[.!?]$") and "" or "."),
                     "  ", WIDTH)
   else
@@ -560,13 +562,19 @@ end
 local function summary(e, width)
   local sig, desc = e.doc:match("^([^\n]-) %-%- ([^\n]*)")
   local s = desc or e.doc:match("^[^\n]-%) %-> (.*)") or e.doc:match("^[^\n]*")
-  s = s:match("^(.-); ") or s
+  local depth = 0   -- cut at the first "; " outside parentheses
+  for i = 1, #s - 1 do
+    local c = s:sub(i, i)
+    if c == "(" or c == "[" or c == "{" then depth = depth + 1
+    elseif c == ")" or c == "]" or c == "}" then depth = depth - 1
+    elseif c == ";" and depth == 0 and s:sub(i + 1, i + 1) == " " then s = s:sub(1, i - 1); break end
+  end
   if #s > width then s = s:sub(1, width - 3):gsub("%s*%S*$", "") .. "..." end
   return s, sig
 end
 
 local function short_name(e)
-  return e.name:match("[%w_]+$") or e.name
+  return e.key
 end
 
 local function listing_text(l)
@@ -677,23 +685,51 @@ local function docs_text(l)
   return table.concat(parts)
 end
 
--- The methods reachable from a value's metatable (its __index table, or __methods).
+-- An object's methods: its own function fields and those along its __index chain (or a
+-- tensor-like __methods table), documented from the listing that shares the most names with
+-- them (a plot figure's from plot's _help).
 local function object_text(v)
+  local methods, names = {}, {}
+  local function take(t)
+    for k, f in pairs(t) do
+      if type(k) == "string" and type(f) == "function" and k:sub(1, 1) ~= "_" and not methods[k] then
+        methods[k] = f
+        names[#names + 1] = k
+      end
+    end
+  end
+  if type(v) == "table" then take(v) end
   local mt = getmetatable(v)
-  if type(mt) ~= "table" then return nil end
-  local idx = rawget(mt, "__methods") or rawget(mt, "__index")
-  if type(idx) ~= "table" then return nil end
-  local names = {}
-  for k, f in pairs(idx) do
-    if type(k) == "string" and type(f) == "function" and k:sub(1, 1) ~= "_" then names[#names + 1] = k end
+  local t = type(mt) == "table" and (rawget(mt, "__methods") or rawget(mt, "__index")) or nil
+  for _ = 1, 8 do
+    if type(t) ~= "table" then break end
+    take(t)
+    local up = getmetatable(t)
+    t = type(up) == "table" and rawget(up, "__index") or nil
   end
   if #names == 0 then return nil end
   table.sort(names)
-  local kind = rawget(mt, "__name") or type(v)
-  local parts = {string.format("a %s; its methods:", tostring(kind))}
+  local best, score = nil, 0
+  for _, l in pairs(listings) do
+    local n = 0
+    for _, e in ipairs(l.items) do if methods[e.key] then n = n + 1 end end
+    if n > score then best, score = l, n end
+  end
+  if score < 2 or 2 * score < #names then best = nil end   -- too few in common to be its docs
+  local kind = type(mt) == "table" and rawget(mt, "__name")
+  kind = kind and ("a " .. tostring(kind)) or (best and ("a " .. best.title .. " object"))
+    or ("a " .. type(v))
+  local parts = {kind .. "; its methods:"}
+  local w = 0
+  for _, k in ipairs(names) do w = math.max(w, #k) end
+  w = math.min(w, 20)
   for _, k in ipairs(names) do
-    local l = by_value[idx[k]]
-    parts[#parts + 1] = "  " .. k .. (l and ("  " .. (summary(l[1], WIDTH - #k - 4))) or "")
+    local e = by_value[methods[k]] and by_value[methods[k]][1]
+    if not e and best then
+      for _, x in ipairs(best.items) do if x.key == k then e = x end end
+    end
+    parts[#parts + 1] = "  " .. k .. (e and (string.rep(" ", math.max(1, w - #k + 2))
+      .. summary(e, WIDTH - w - 4)) or "")
   end
   return table.concat(parts, "\n") .. "\n"
 end

@@ -245,6 +245,7 @@ function M.null(metric, X, Y, opts)
   local rng = opts.rng or tensor.default_rng()
   if not tensor.is_rng(rng) then error("null: rng must be a generator (tensor.rng(seed))", 2) end
   local mopts = without(opts, {perms = true, rng = true})
+  Y = Y:detach()   -- the shuffles need no graph
   local n, values, sum = Y:size(1), {}, 0
   for i = 1, perms do
     local v = fn(X, Y:index_select(1, rng:perm(n)), mopts)

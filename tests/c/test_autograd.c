@@ -41,7 +41,7 @@ TEST(long_chain_backward_and_free) {
   }
   CHECK(y && y->grad_fn && !strcmp(y->grad_fn->name, "affine"));
   entro_tensor *s = sum_all(y);
-  CHECK(entro_backward(s, NULL, 0, 0, NULL, NULL) == ENTRO_OK);
+  CHECK(entro_backward(s, NULL, 0, 0, 0, NULL, NULL) == ENTRO_OK);
   CHECK(x->grad != NULL);
   if (x->grad) {
     CHECK_NEAR(entro_data(x->grad)[0], pow(1.0001, CHAIN), 1e-9);
@@ -50,7 +50,7 @@ TEST(long_chain_backward_and_free) {
   /* the graph was freed: its intermediates are gone already */
   CHECK(y->grad_fn->backward == NULL);
   CHECK(entro_mem_live() - live0 < 100 * (int64_t)sizeof(double) * 2);
-  CHECK(entro_backward(s, NULL, 0, 0, NULL, NULL) != ENTRO_OK);
+  CHECK(entro_backward(s, NULL, 0, 0, 0, NULL, NULL) != ENTRO_OK);
   CHECK(strstr(entro_errmsg(), "retain_graph") != NULL);
   entro_tensor_release(s);
   entro_tensor_release(y);
@@ -74,8 +74,8 @@ TEST(long_chain_dropped_without_backward) {
     CHECK(y != NULL);
     CHECK(entro_mem_live() - live0 > CHAIN * (int64_t)sizeof(double));   /* held by the tape */
     if (retain == 1) {
-      CHECK(entro_backward(y, NULL, 1, 0, NULL, NULL) == ENTRO_OK);
-      CHECK(entro_backward(y, NULL, 1, 0, NULL, NULL) == ENTRO_OK);   /* still there */
+      CHECK(entro_backward(y, NULL, 1, 0, 0, NULL, NULL) == ENTRO_OK);
+      CHECK(entro_backward(y, NULL, 1, 0, 0, NULL, NULL) == ENTRO_OK);   /* still there */
     }
     if (retain == 2) {   /* drop the leaf first: the tape keeps it alive */
       entro_tensor_release(x);
@@ -95,14 +95,14 @@ TEST(diamond_accumulates) {
   entro_tensor *p = entro_f_binary(EB_MUL, e, x);
   entro_tensor *q = entro_f_binary(EB_ADD, p, e);
   entro_tensor *s = sum_all(q);
-  CHECK(entro_backward(s, NULL, 0, 0, NULL, NULL) == ENTRO_OK);
+  CHECK(entro_backward(s, NULL, 0, 0, 0, NULL, NULL) == ENTRO_OK);
   for (int i = 0; i < 3; i++) CHECK_NEAR(entro_data(x->grad)[i], exp(v[i]) * (v[i] + 2), 1e-14);
   /* x * x: the same tensor as both inputs of one node */
   entro_tensor *sq = entro_f_binary(EB_MUL, x, x);
   entro_tensor *s2 = sum_all(sq);
   entro_tensor_release(x->grad);
   x->grad = NULL;
-  CHECK(entro_backward(s2, NULL, 0, 0, NULL, NULL) == ENTRO_OK);
+  CHECK(entro_backward(s2, NULL, 0, 0, 0, NULL, NULL) == ENTRO_OK);
   for (int i = 0; i < 3; i++) CHECK_NEAR(entro_data(x->grad)[i], 2 * v[i], 1e-15);
   entro_tensor *ts[5] = {e, p, q, s, sq};
   for (int i = 0; i < 5; i++) entro_tensor_release(ts[i]);
@@ -124,7 +124,7 @@ TEST(wide_fan_in) {
     acc = a2;
   }
   entro_tensor *s = sum_all(acc);
-  CHECK(entro_backward(s, NULL, 0, 0, NULL, NULL) == ENTRO_OK);
+  CHECK(entro_backward(s, NULL, 0, 0, 0, NULL, NULL) == ENTRO_OK);
   CHECK_NEAR(entro_data(x->grad)[0], 2.0 * 200 * 201 / 2, 1e-15);
   CHECK_NEAR(entro_data(x->grad)[1], 2.0 * 200 * 201 / 2, 1e-15);
   entro_tensor_release(s);
@@ -138,16 +138,16 @@ TEST(retain_graph_doubles) {
   entro_tensor *x = leaf(2, v);
   entro_tensor *y = entro_f_unary(EU_SIN, x);
   entro_tensor *s = sum_all(y);
-  CHECK(entro_backward(s, NULL, 1, 0, NULL, NULL) == ENTRO_OK);
-  CHECK(entro_backward(s, NULL, 0, 0, NULL, NULL) == ENTRO_OK);
+  CHECK(entro_backward(s, NULL, 1, 0, 0, NULL, NULL) == ENTRO_OK);
+  CHECK(entro_backward(s, NULL, 0, 0, 0, NULL, NULL) == ENTRO_OK);
   for (int i = 0; i < 2; i++) CHECK_NEAR(entro_data(x->grad)[i], 2 * cos(v[i]), 1e-15);
-  CHECK(entro_backward(s, NULL, 0, 0, NULL, NULL) != ENTRO_OK);
+  CHECK(entro_backward(s, NULL, 0, 0, 0, NULL, NULL) != ENTRO_OK);
   /* an explicit seed of the wrong shape, and a non-scalar without one */
   entro_tensor *y2 = entro_f_unary(EU_SIN, x);
   entro_tensor *g = entro_tensor_zeros(1, (int64_t[]){3});
-  CHECK(entro_backward(y2, g, 0, 0, NULL, NULL) != ENTRO_OK);
+  CHECK(entro_backward(y2, g, 0, 0, 0, NULL, NULL) != ENTRO_OK);
   CHECK(strstr(entro_errmsg(), "gradient has shape 3, the tensor 2") != NULL);
-  CHECK(entro_backward(y2, NULL, 0, 0, NULL, NULL) != ENTRO_OK);
+  CHECK(entro_backward(y2, NULL, 0, 0, 0, NULL, NULL) != ENTRO_OK);
   CHECK(strstr(entro_errmsg(), "not a scalar") != NULL);
   entro_tensor_release(g);
   entro_tensor_release(y2);
@@ -163,7 +163,7 @@ TEST(capture_mode) {
   entro_tensor *p = entro_f_binary(EB_MUL, x, b);
   entro_tensor *s = sum_all(p);
   entro_tensor *cap[3] = {x, u, b}, *out[3];
-  CHECK(entro_backward(s, NULL, 0, 3, cap, out) == ENTRO_OK);
+  CHECK(entro_backward(s, NULL, 0, 0, 3, cap, out) == ENTRO_OK);
   CHECK(x->grad == NULL && b->grad == NULL && u->grad == NULL);
   CHECK_NEAR(entro_data(out[0])[0], 3, 0);
   CHECK_NEAR(entro_data(out[0])[1], 3, 0);
@@ -185,7 +185,7 @@ TEST(saved_version_check) {
   entro_tensor *s = sum_all(y);
   entro_tensor *alias = entro_tensor_view_of(y);
   CHECK(entro_done(entro_affine(alias, alias, 2, 0)));   /* bumps the shared storage */
-  CHECK(entro_backward(s, NULL, 0, 0, NULL, NULL) != ENTRO_OK);
+  CHECK(entro_backward(s, NULL, 0, 0, 0, NULL, NULL) != ENTRO_OK);
   CHECK(strstr(entro_errmsg(), "modified in place") != NULL);
   CHECK(strstr(entro_errmsg(), "exp") != NULL);
   CHECK(x->grad == NULL);
@@ -210,7 +210,7 @@ TEST(training_loop_memory_is_flat) {
     entro_tensor *h = entro_f_linear(x, w, b);
     entro_tensor *a = entro_f_unary(EU_TANH, h);
     entro_tensor *l = entro_f_cross_entropy(a, labels, ENTRO_MEAN);
-    CHECK(l && entro_backward(l, NULL, 0, 0, NULL, NULL) == ENTRO_OK);
+    CHECK(l && entro_backward(l, NULL, 0, 0, 0, NULL, NULL) == ENTRO_OK);
     CHECK(entro_axpy(w, -0.1, w->grad) == ENTRO_OK);
     CHECK(entro_tensor_fill(w->grad, 0) == ENTRO_OK);
     entro_tensor_release(l);

@@ -830,6 +830,83 @@ test("a long chain built in Lua is freed, with and without backward", function()
   eq(entro.mem(), m0)
 end)
 
+-- random compositions of ops on three leaves (and a constant), for the two tests below
+local function random_graph(rnd, leaves)
+  local pool = {leaves[1], leaves[2], leaves[3], T.ones(2, 3)}
+  local mask = T.tensor{{1, 0, 1}, {0, 1, 0}}
+  local ops = {
+    function(a, b) return a + b end, function(a, b) return a * b end,
+    function(a, b) return a - b * 0.5 end, function(a, b) return a / (b:square() + 1) end,
+    function(a) return a:tanh() end, function(a) return a:exp():clamp(0, 50) end,
+    function(a, b) return T.cat({a, b}, 1):narrow(1, 2, 2) end,
+    function(a) return a:sum(2, true):expand(2, 3) end,
+    function(a, b) return T.where(mask, a, b) end,
+    function(a) return T.softmax(a, 2) end,
+    function(a) return a:t():contiguous():t() end,
+    function(a) return T.layer_norm(a) end,
+    function(a) return a:clone() * 0.7 end,
+    function(a, b) return a:matmul(b:t()):matmul(b) * 0.1 end,
+    function(a, b) return T.stack({a, b}, 3):sum(3) end,
+    function(a) return a:index_select(2, {3, 1, 1}) end,
+  }
+  for _ = 1, rnd(2, 12) do
+    local f = ops[rnd(#ops)]
+    pool[#pool + 1] = f(pool[rnd(#pool)], pool[rnd(#pool)])
+  end
+  return pool
+end
+
+test("gradcheck random compositions of ops", function()
+  local state
+  local function rnd(a, b)   -- a small fixed LCG, so the graphs are the same every run
+    state = (state * 1103515245 + 12345) % 2147483648
+    if not b then a, b = 1, a end
+    return a + state % (b - a + 1)
+  end
+  for trial = 1, 40 do
+    local leaves = {P({2, 3}, 0.5, 1.5), P({2, 3}, 0.5, 1.5), P({2, 3}, 0.5, 1.5)}
+    local n
+    local okk, _, report = T.gradcheck(function(a, b, c)
+      state = trial * 7919   -- the same graph on every call of one trial
+      local pool = random_graph(rnd, {a, b, c})
+      n = #pool
+      return pool[#pool]
+    end, leaves)
+    ok(okk, string.format("trial %d (%d nodes): %s", trial, n, report))
+  end
+end)
+
+test("random graphs dropped in random order return every byte", function()
+  collectgarbage(); collectgarbage()
+  local m0 = entro.mem()
+  local state = 777
+  local function rnd(a, b)
+    state = (state * 1103515245 + 12345) % 2147483648
+    if not b then a, b = 1, a end
+    return a + state % (b - a + 1)
+  end
+  for trial = 1, 100 do
+    local leaves = {P{2, 3}, P{2, 3}, P{2, 3}}
+    local pool = random_graph(rnd, leaves)
+    local root, mode = pool[#pool], rnd(4)
+    if root.needs_grad then
+      if mode == 1 then root:sum():backward()
+      elseif mode == 2 then
+        local s = root:sum()
+        s:backward({retain_graph = true})
+        s:backward()
+      elseif mode == 3 then T.grad(function() return root:sum() end, leaves) end
+    end
+    root, leaves = nil, nil
+    while #pool > 0 do
+      table.remove(pool, rnd(#pool))
+      if rnd(3) == 1 then collectgarbage() end
+    end
+    collectgarbage(); collectgarbage()
+    eq(entro.mem(), m0, string.format("trial %d, mode %d", trial, mode))
+  end
+end)
+
 ---------------------------------------------------------------------------------------------
 -- agreement with PyTorch (float64) on small fixed problems
 ---------------------------------------------------------------------------------------------

@@ -152,6 +152,14 @@ test("a module loaded after the first call is picked up", function()
   ok(not found(M.f), "forgotten once unloaded")
 end)
 
+test("help(object) lists its methods, documented by its module's _help", function()
+  local plot = require "entro.plot"
+  local s = text(plot.figure{})
+  ok(s:find("^a plot object") and s:find("\n  line +a line through"), s)
+  local t = text(setmetatable({}, {__index = {frobnicate = function() end, twiddle = function() end}}))
+  ok(t:find("\n  frobnicate\n") and t:find("\n  twiddle\n"), t)
+end)
+
 test("help(x) for tensors, generators and unknown values", function()
   local s = text(tensor.zeros(2, 3))
   ok(s:find("2x3") and s:find("help%(tensor.methods%)"), s)

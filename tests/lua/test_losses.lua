@@ -218,3 +218,18 @@ test("losses on empty batches do not crash", function()
   local m = T.mse(T.zeros(0):requires_grad(), T.zeros(0), {reduction = "sum"})
   eq(m:item(), 0)
 end)
+
+test("errors raised while reading arguments leak nothing", function()
+  collectgarbage(); collectgarbage()
+  local m0 = entro.mem()
+  for _ = 1, 50 do
+    raises(function() T.mse(T.ones(2), 0.5, {reduction = "bad"}) end, "mse: reduction")
+    raises(function() T.bce_with_logits(T.ones(2), 1, {reduction = 7}) end, "bce_with_logits: reduction")
+    raises(function() T.cross_entropy(T.ones(2, 3), {1, 9}) end, "outside 1..3")
+    raises(function() T.cross_entropy(T.ones(2, 3), {1, "x"}) end, "expected a number")
+    raises(function() T.cross_entropy(T.ones(2, 3), {1, 2}, {reduction = "x"}) end, "reduction")
+    raises(function() T.where(T.ones(2), 1, "x") end, "where")
+  end
+  collectgarbage(); collectgarbage()
+  eq(entro.mem(), m0)
+end)

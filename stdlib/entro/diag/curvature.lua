@@ -82,7 +82,7 @@ end
 -- difference into garbage, and a network with many units has kinks everywhere (rounding
 -- then costs about 1e-8 relative). order = 4 uses the five-point stencil (two more
 -- gradients). The parameters are restored bitwise afterwards.
-local function hvp_flat(loss_fn, params, v, opts)
+local function hvp_fd(loss_fn, params, v, opts)
   local theta0 = tensor.no_grad(flatten, params)
   local vnorm = v:norm()
   if vnorm == 0 then return tensor.zeros(v:numel()) end
@@ -104,14 +104,46 @@ local function hvp_flat(loss_fn, params, v, opts)
   return result
 end
 
--- diag.hvp(loss_fn, params, v, {order = 2, eps}) -> Hv, shaped like v (flat or a list)
+-- Hv exactly: differentiate g·v, where g = ∇L was computed with create_graph (Pearlmutter's
+-- trick; ReLU's second derivative is exactly zero, as in PyTorch).
+local function hvp_exact(loss_fn, params, v)
+  local g = tensor.grad(loss_fn, params, {create_graph = true})
+  local dir = unflatten(v, params)
+  local gv
+  for i = 1, #params do
+    local t = (g[i] * dir[i]):sum()
+    gv = gv and gv + t or t
+  end
+  local hv = tensor.grad(gv, params)
+  return tensor.no_grad(flatten, hv)
+end
+
+-- Ops without second-derivative kernels make the exact method fail with this message.
+local function unsupported(err) return tostring(err):find("no second derivative", 1, true) ~= nil end
+
+-- method: "exact", "fd", or "auto" (exact when every op of the loss supports it, else
+-- finite differences). Returns Hv and the method used.
+local function hvp_flat(loss_fn, params, v, opts)
+  local method = opts.method or "auto"
+  if method == "fd" then return hvp_fd(loss_fn, params, v, opts), "fd" end
+  if method ~= "exact" and method ~= "auto" then
+    error("diag.hvp: method must be exact, fd or auto, got " .. tostring(method), 0)
+  end
+  local ok, hv = pcall(hvp_exact, loss_fn, params, v)
+  if ok then return hv, "exact" end
+  if method == "auto" and unsupported(hv) then return hvp_fd(loss_fn, params, v, opts), "fd" end
+  error(hv, 0)
+end
+
+-- diag.hvp(loss_fn, params, v, {method = "auto"|"exact"|"fd", order = 2, eps}) -> Hv,
+-- shaped like v (flat or a list), and the method used
 function M.hvp(loss_fn, params, v, opts)
   opts = opts or {}
   local n = check_params(params, "diag.hvp")
   local flat, was_flat = as_flat(v, params, n, "diag.hvp")
-  local hv = hvp_flat(loss_fn, params, flat, opts)
-  if was_flat then return hv end
-  return unflatten(hv, params)
+  local hv, method = hvp_flat(loss_fn, params, flat, opts)
+  if was_flat then return hv, method end
+  return unflatten(hv, params), method
 end
 
 -- The dense Hessian (n x n) from n HVPs with unit vectors: for checks on small nets.
@@ -122,7 +154,7 @@ function M.hessian(loss_fn, params, opts)
   for i = 1, n do
     local e = tensor.zeros(n)
     e:set(i, 1)
-    h:select(1, i):copy(hvp_flat(loss_fn, params, e, opts or {}))
+    h:select(1, i):copy((hvp_flat(loss_fn, params, e, opts or {})))
   end
   return (h + h:t()) * 0.5
 end
@@ -187,7 +219,12 @@ function M.sharpness(loss_fn, params, opts)
   end
   local maxiter = math.min(opts.maxiter or math.max(20, 2 * k + 10), n)
   local rng = opts.rng or tensor.default_rng()
-  local op = function(v) return hvp_flat(loss_fn, params, v, opts) end
+  local used
+  local op = function(v)
+    local hv, m = hvp_flat(loss_fn, params, v, opts)
+    used = m
+    return hv
+  end
   local alpha, beta, Q, steps = lanczos(op, random_unit(n, rng), maxiter, n)
   local theta, S = tridiag(alpha, beta, steps)
   local values, vectors, residuals = {}, {}, {}
@@ -201,7 +238,7 @@ function M.sharpness(loss_fn, params, opts)
     end
   end
   return {values = values, vectors = opts.vectors and vectors or nil, iterations = steps,
-          residuals = residuals, max = values[1]}
+          residuals = residuals, max = values[1], method = used}
 end
 
 -- diag.hessian_trace(loss_fn, params, {samples = 100, rng}) -> mean, stderr: Hutchinson's
@@ -217,7 +254,7 @@ function M.hessian_trace(loss_fn, params, opts)
   local sum, sumsq = 0, 0
   for _ = 1, samples do
     local z = rng:bernoulli(0.5, n):mul_(2):sub_(1)
-    local v = z:dot(hvp_flat(loss_fn, params, z, opts))
+    local v = z:dot((hvp_flat(loss_fn, params, z, opts)))
     sum, sumsq = sum + v, sumsq + v * v
   end
   local mean = sum / samples
