@@ -1,9 +1,11 @@
 /* repl.c -- the interactive prompt: auto-printing, multi-line input, readline history in
  * ~/.entro_history, Tab completion of globals, fields and tensor methods, and Ctrl-C that
- * clears the line at the prompt and stops a running computation otherwise.
+ * clears the line at the prompt and stops a running computation otherwise (main.c's
+ * host_docall does that part).
  *
  * The loop follows lua.c: try "return <line>" first so expressions print their values,
- * keep reading while the chunk is incomplete (the error ends in "<eof>"). */
+ * keep reading while the chunk is incomplete (the error ends in "<eof>"). When standard
+ * input is not a terminal, lines are read plainly, without prompts, for tests and pipes. */
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
@@ -51,10 +53,12 @@ static void on_line(char *line) {
 }
 
 static char *read_terminal(const char *prompt) {
-  sigset_t block, orig;
+  sigset_t block, orig, waiting;
   sigemptyset(&block);
   sigaddset(&block, SIGINT);
   sigprocmask(SIG_BLOCK, &block, &orig);
+  waiting = orig;
+  sigdelset(&waiting, SIGINT);
   rl_result = NULL;
   rl_finished = 0;
   rl_callback_handler_install(prompt, on_line);
@@ -62,7 +66,7 @@ static char *read_terminal(const char *prompt) {
     fd_set in;
     FD_ZERO(&in);
     FD_SET(STDIN_FILENO, &in);
-    if (pselect(STDIN_FILENO + 1, &in, NULL, NULL, NULL, &orig) >= 0) {
+    if (pselect(STDIN_FILENO + 1, &in, NULL, NULL, NULL, &waiting) >= 0) {
       rl_callback_read_char();
     } else if (errno != EINTR) {   /* the terminal went away: end of input */
       rl_callback_handler_remove();

@@ -88,6 +88,86 @@ static int needs_elements(int op) {
   return op == ER_MAX || op == ER_MIN || op == ER_ARGMAX || op == ER_ARGMIN || op == ER_LOGSUMEXP;
 }
 
+/* A full reduction over n contiguous elements in chunks, merging the chunks' results and
+ * polling Ctrl-C between them: logsumexp or a norm(3) of 10^9 elements takes seconds. */
+#define CHUNK ((int64_t)1 << 21)
+
+static int reduce_chunked(int op, const double *x, int64_t n, double p, int ddof, double *out,
+                          const char *name) {
+  if (n <= CHUNK) { *out = run_reduce(op, x, n, 1, p, ddof); return ENTRO_OK; }
+  double acc = op == ER_PROD ? 1 : 0, best = 0, mean = 0, m2 = 0, big = 0;
+  int64_t at = 0, bi = 0, seen = 0;
+  int norm2 = op == ER_NORM && p == 2;
+  for (int64_t off = 0; off < n; off += CHUNK) {
+    if (entro_check_interrupt(name)) return ENTRO_EINTR;
+    int64_t len = n - off < CHUNK ? n - off : CHUNK;
+    const double *c = x + off;
+    switch (op) {
+      case ER_SUM: case ER_MEAN: acc += run_sum(c, len, 1); break;
+      case ER_PROD: acc *= run_reduce(ER_PROD, c, len, 1, p, 0); break;
+      case ER_MAX: case ER_MIN: case ER_ARGMAX: case ER_ARGMIN: {
+        int want_max = op == ER_MAX || op == ER_ARGMAX;
+        int64_t i = (int64_t)run_reduce(want_max ? ER_ARGMAX : ER_ARGMIN, c, len, 1, p, 0);
+        double v = c[i];
+        if (off == 0 || v != v || (best == best && (want_max ? v > best : v < best))) {
+          if (!(best != best && off > 0)) { best = v; bi = off + i; }
+        }
+        break;
+      }
+      case ER_VAR: case ER_STD: {   /* Chan et al.: merge (count, mean, M2) */
+        double mc = run_sum(c, len, 1) / (double)len, m2c = 0;
+        for (int64_t i = 0; i < len; i++) { double d = c[i] - mc; m2c += d * d; }
+        int64_t tot = seen + len;
+        double delta = mc - mean;
+        mean += delta * (double)len / (double)tot;
+        m2 += m2c + delta * delta * (double)seen * (double)len / (double)tot;
+        seen = tot;
+        break;
+      }
+      case ER_NORM: {
+        double v = run_reduce(ER_NORM, c, len, 1, p, 0);
+        if (norm2) {   /* sqrt of the sum of squared chunk norms, scaled */
+          if (v != v) { *out = v; return ENTRO_OK; }
+          if (v > big) { acc = acc * (big / v) * (big / v); big = v; }
+          if (big > 0) acc += (v / big) * (v / big);
+        } else if (isinf(p)) {
+          if (v > acc || v != v) acc = v;
+        } else if (p == 0 || p == 1) {
+          acc += v;
+        } else {
+          acc += pow(v, p);
+        }
+        break;
+      }
+      case ER_LOGSUMEXP: {   /* merge chunk log-sum-exps */
+        double v = run_reduce(ER_LOGSUMEXP, c, len, 1, p, 0);
+        if (off == 0) { big = v; acc = 1; }
+        else if (v > big) { acc = acc * exp(big - v) + 1; big = v; }
+        else acc += exp(v - big);
+        break;
+      }
+    }
+    at += len;
+  }
+  switch (op) {
+    case ER_MEAN: *out = acc / (double)n; break;
+    case ER_MAX: case ER_MIN: *out = best; break;
+    case ER_ARGMAX: case ER_ARGMIN: *out = (double)bi; break;
+    case ER_VAR: case ER_STD: {
+      double v = n - ddof > 0 ? m2 / (double)(n - ddof) : NAN;
+      *out = op == ER_VAR ? v : sqrt(v);
+      break;
+    }
+    case ER_NORM:
+      *out = norm2 ? big * sqrt(acc) : (isinf(p) || p == 0 || p == 1) ? acc : pow(acc, 1 / p);
+      break;
+    case ER_LOGSUMEXP: *out = isinf(big) ? big : big + log(acc); break;
+    default: *out = acc;
+  }
+  (void)at;
+  return ENTRO_OK;
+}
+
 int entro_reduce_all(int op, const entro_tensor *a, double p, int ddof, double *result) {
   const char *name = entro_reduce_names[op];
   if (a->numel == 0 && needs_elements(op))
@@ -99,9 +179,9 @@ int entro_reduce_all(int op, const entro_tensor *a, double p, int ddof, double *
   if (entro_check_interrupt(name)) return ENTRO_EINTR;
   entro_tensor *c = entro_tensor_contiguous(a);
   if (!c) return entro_errcode();
-  *result = run_reduce(op, entro_data(c), c->numel, 1, p, ddof);
+  int st = reduce_chunked(op, entro_data(c), c->numel, p, ddof, result, name);
   entro_tensor_release(c);
-  return entro_check_interrupt(name);
+  return st ? st : entro_check_interrupt(name);
 }
 
 static void add_into_inner(void *ctx, int64_t n, double **p, const int64_t *s) {

@@ -6,13 +6,15 @@
 --   help(plot)              a module: its functions with one-line summaries
 --   help(x)                 a tensor, a generator or an object: what it is and its methods
 --
--- The docs of the C tensor module, its methods, the generators and the entro table are here.
--- Every other module documents itself with a `_help` table of "signature -- summary" strings
+-- The docs of the C tensor module, its methods, the generators and the entro table are here
+-- (a binding may add docs for new tensor functions in tensor._help). Every other module
+-- documents itself with a `_help` table of "signature -- summary" strings
 -- (`plot._help = {figure = "plot.figure{...} -- a new figure"}`), as may any table inside
 -- it (tensor.linalg, nn.init). The registry that maps values and names to docs is built on
 -- the first call and rebuilt whenever a module has been loaded since.
 --
--- help.text(x) returns what help(x) prints, and whether a doc was found.
+-- help.text(x) returns what help(x) prints, and whether a doc was found; help.refresh()
+-- rebuilds the registry (it notices newly loaded modules by itself, not new docs).
 local help = {}
 
 local WIDTH = 92
@@ -379,9 +381,16 @@ end
 local function register_tensor(T)
   local methods = rawget(T, "methods")
   if type(methods) ~= "table" then methods = {} end
+  -- the docs here, and any the C glue adds in tensor._help for functions not covered here
+  local docs = {}
+  local extra = rawget(T, "_help")
+  if type(extra) == "table" then
+    for k, v in pairs(extra) do if type(k) == "string" and type(v) == "string" then docs[k] = v end end
+  end
+  for k, v in pairs(TENSOR) do docs[k] = v end
   local mod_items, meth_items = {}, {}
   local function one(k)
-    local doc = doc_of(TENSOR, k)
+    local doc = doc_of(docs, k)
     if not doc then return end
     local fm, mm = rawget(T, k), rawget(methods, k)
     local e
@@ -801,6 +810,9 @@ function text_of(v)
   end
   return string.format("no help for %s\n", type(v) == "string" and v or tostring(v)), false
 end
+
+-- help.refresh(): rebuild the registry at the next call (after docs were added by hand)
+function help.refresh() built_for = nil end
 
 -- help.text(x) -> the text help(x) prints, and whether x was found
 function help.text(...)

@@ -152,6 +152,21 @@ test("a module loaded after the first call is picked up", function()
   ok(not found(M.f), "forgotten once unloaded")
 end)
 
+test("a binding documents a new tensor function in tensor._help", function()
+  local f, saved = function() end, rawget(tensor, "_help")
+  local docs = {test_help_new_fn = "tensor.test_help_new_fn(x) -- new, and documented"}
+  for k, v in pairs(saved or {}) do docs[k] = v end
+  rawset(tensor, "test_help_new_fn", f)
+  rawset(tensor, "_help", docs)
+  help.refresh()
+  local s, has = help.text(f)
+  rawset(tensor, "test_help_new_fn", nil)
+  rawset(tensor, "_help", saved)
+  help.refresh()
+  ok(has and s:find("tensor.test_help_new_fn(x)", 1, true), s)
+  ok(found(tensor.zeros) and not found(f), "back to normal")
+end)
+
 test("help(object) lists its methods, documented by its module's _help", function()
   local plot = require "entro.plot"
   local s = text(plot.figure{})

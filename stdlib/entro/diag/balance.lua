@@ -153,7 +153,8 @@ end
 
 -- The summary of the running averages.
 function Tracker:result()
-  local r = {energy = {}, ratios = {}, neurons = {}, matrix_residual = {}, steps = self.count}
+  local r = {energy = {}, ratios = {}, neurons = {}, dead = {}, matrix_residual = {},
+             steps = self.count}
   local max_ratio, sum_abs, n_neurons = 0, 0, 0
   for l, e in ipairs(self.energy) do r.energy[l] = e end
   for l = 1, #self.energy - 1 do
@@ -161,10 +162,15 @@ function Tracker:result()
     r.ratios[l] = rho
     local sym = rho >= 1 and rho or 1 / rho   -- distance from balance, either way
     if sym > max_ratio or sym ~= sym then max_ratio = sym end
-    local nb = (self.g_in[l] - self.g_out[l]) / (self.g_in[l] + self.g_out[l])
+    -- a neuron whose gradients have always been zero (a dead ReLU) is balanced (0 = 0):
+    -- it gets 0 and stays out of the mean, which is over live neurons
+    local total = self.g_in[l] + self.g_out[l]
+    local live = total:gt(0)
+    local nb = tensor.where(live, (self.g_in[l] - self.g_out[l]) / total, 0)
     r.neurons[l] = nb
+    r.dead[l] = nb:numel() - math.tointeger(live:sum())
     sum_abs = sum_abs + nb:abs():sum()
-    n_neurons = n_neurons + nb:numel()
+    n_neurons = n_neurons + nb:numel() - r.dead[l]
     if self.matrix then
       local a, b = self.gg_in[l], self.gg_out[l]
       r.matrix_residual[l] = (a - b):norm() / (a:norm() + b:norm())
@@ -180,7 +186,8 @@ end
 --   ratios[l]   rho_l = EMA||grad W_l||^2 / EMA||grad W_{l+1}||^2 (weights and biases)
 --   neurons[l]  (E||g_in||^2 - E||g_out||^2) / (E||g_in||^2 + E||g_out||^2) per hidden neuron
 --   max_ratio   max over l of max(rho_l, 1/rho_l); 1 is perfect layer balance
---   mean_abs_neuron  the mean |neuron balance|; 0 is perfect neuron balance
+--   mean_abs_neuron  the mean |neuron balance| over live neurons; 0 is perfect balance
+--   dead[l]     how many neurons of pair l had no gradient at all (balance 0, not in the mean)
 --   matrix_residual[l] (with matrix = true) the matrix-balance residual of PAPER.md §5
 -- Each net keeps its own running averages; ema = 0 reports the current step alone.
 function M.balance(net, opts)

@@ -109,11 +109,11 @@ end
 local function hvp_exact(loss_fn, params, v)
   local g = tensor.grad(loss_fn, params, {create_graph = true})
   local dir = unflatten(v, params)
-  local gv
-  for i = 1, #params do
-    local t = (g[i] * dir[i]):sum()
-    gv = gv and gv + t or t
-  end
+  local gv = 0
+  for i = 1, #params do gv = gv + (g[i] * dir[i]):sum() end
+  -- a gradient that does not depend on the parameters (a linear loss) was recorded as a
+  -- constant: the Hessian is zero
+  if not (tensor.is_tensor(gv) and gv.needs_grad) then return tensor.zeros(v:numel()) end
   local hv = tensor.grad(gv, params)
   return tensor.no_grad(flatten, hv)
 end
@@ -161,14 +161,16 @@ end
 
 local function unit(v) return v * (1 / v:norm()) end
 
--- Lanczos with full reorthogonalisation from the unit vector q1, for at most m steps.
--- Returns the tridiagonal (alpha, beta) and the basis Q (rows are the Lanczos vectors).
-local function lanczos(op, q1, m, n)
+-- Lanczos with full reorthogonalisation from the unit vector q1, for at most m steps, or
+-- until stop(alpha, beta, j) says so. Returns the tridiagonal (alpha, beta[1..steps-1]),
+-- the basis Q (rows are the Lanczos vectors) and the number of steps; beta[steps] is the
+-- norm of the remainder, which bounds the Ritz pairs' residuals.
+local function lanczos(op, q1, m, n, stop)
   local Q = tensor.zeros(m, n)
   local alpha, beta = {}, {}
   Q:select(1, 1):copy(q1)
   local q_prev, b_prev = nil, 0
-  local steps = m
+  local steps, scale = m, 0
   for j = 1, m do
     local q = Q:select(1, j)
     local w = op(q)
@@ -182,11 +184,13 @@ local function lanczos(op, q1, m, n)
       w:axpy_(-1, basis:t():matmul(basis:matmul(w)))
     end
     local b = w:norm()
-    if j == m or b <= 1e-12 * math.abs(a) + 1e-300 then
+    beta[j] = b
+    scale = math.max(scale, math.abs(a), b_prev)   -- a lower bound on ||H||
+    -- breakdown: the Krylov space is invariant, its Ritz values are eigenvalues
+    if j == m or b <= 1e-12 * scale + 1e-300 or (stop and stop(alpha, beta, j)) then
       steps = j
       break
     end
-    beta[j] = b
     Q:select(1, j + 1):copy(w * (1 / b))
     q_prev, b_prev = q, b
   end
@@ -205,11 +209,13 @@ local function random_unit(n, rng)
   return unit(rng:randn(n))
 end
 
--- diag.sharpness(loss_fn, params, {k = 1, maxiter = 20 (at least 2k+10 when tol is set),
--- tol, rng, vectors = false}) -> {values = {λ1 >= λ2 ...}, vectors = {...}, iterations,
--- residuals}: the top-k Hessian eigenvalues by Lanczos with full reorthogonalisation;
--- the tridiagonal problem is solved by LAPACK (dstev). Residuals are Lanczos's bounds
--- |β_m s_m|; with tol, iterations stop once the top k are below tol·|λ|.
+-- diag.sharpness(loss_fn, params, {k = 1, maxiter = max(20, 2k + 10), tol, rng,
+-- vectors = false}) -> {values = {λ1 >= λ2 ...}, vectors = {...}, iterations, residuals}:
+-- the top-k Hessian eigenvalues by Lanczos with full reorthogonalisation (at most n
+-- iterations, where Lanczos is exact); the tridiagonal problem is solved by LAPACK (dstev).
+-- residuals[i] is Lanczos's bound |β_m s_mi| on ||H v_i - λ_i v_i||; with tol, iterations
+-- stop once the top k residuals are below tol·|λ_i|. Fewer than k values come back when
+-- the Krylov space closes early (H has fewer distinct eigenvalues seen from the start).
 function M.sharpness(loss_fn, params, opts)
   opts = opts or {}
   local n = check_params(params, "diag.sharpness")
@@ -217,7 +223,15 @@ function M.sharpness(loss_fn, params, opts)
   if math.type(k) ~= "integer" or k < 1 or k > n then
     error(string.format("diag.sharpness: k must be an integer in 1..%d, got %s", n, tostring(opts.k)), 2)
   end
-  local maxiter = math.min(opts.maxiter or math.max(20, 2 * k + 10), n)
+  local maxiter = opts.maxiter or math.max(20, 2 * k + 10)
+  if math.type(maxiter) ~= "integer" or maxiter < 1 then
+    error("diag.sharpness: maxiter must be a positive integer, got " .. tostring(opts.maxiter), 2)
+  end
+  maxiter = math.min(maxiter, n)
+  local tol = opts.tol
+  if tol ~= nil and (type(tol) ~= "number" or not (tol > 0)) then
+    error("diag.sharpness: tol must be a positive number, got " .. tostring(tol), 2)
+  end
   local rng = opts.rng or tensor.default_rng()
   local used
   local op = function(v)
@@ -225,14 +239,22 @@ function M.sharpness(loss_fn, params, opts)
     used = m
     return hv
   end
-  local alpha, beta, Q, steps = lanczos(op, random_unit(n, rng), maxiter, n)
+  local stop = tol and function(alpha, beta, j)
+    if j < k then return false end
+    local theta, S = tridiag(alpha, beta, j)
+    for i = 1, k do
+      local c = j - i + 1
+      if math.abs(beta[j] * S:get(j, c)) > tol * math.abs(theta:get(c)) then return false end
+    end
+    return true
+  end
+  local alpha, beta, Q, steps = lanczos(op, random_unit(n, rng), maxiter, n, stop)
   local theta, S = tridiag(alpha, beta, steps)
   local values, vectors, residuals = {}, {}, {}
-  local last_beta = beta[steps] or 0
   for i = 1, math.min(k, steps) do
     local j = steps - i + 1   -- eigenvalues come ascending
     values[i] = theta:get(j)
-    residuals[i] = math.abs(last_beta * S:get(steps, j))
+    residuals[i] = math.abs(beta[steps] * S:get(steps, j))
     if opts.vectors then
       vectors[i] = S:select(2, j):matmul(Q)
     end
@@ -269,7 +291,14 @@ end
 function M.spectral_density(loss_fn, params, opts)
   opts = opts or {}
   local n = check_params(params, "diag.spectral_density")
-  local steps, probes = math.min(opts.steps or 30, n), opts.probes or 5
+  local steps, probes = opts.steps or 30, opts.probes or 5
+  if math.type(steps) ~= "integer" or steps < 1 then
+    error("diag.spectral_density: steps must be a positive integer, got " .. tostring(opts.steps), 2)
+  end
+  if math.type(probes) ~= "integer" or probes < 1 then
+    error("diag.spectral_density: probes must be a positive integer, got " .. tostring(opts.probes), 2)
+  end
+  steps = math.min(steps, n)
   local rng = opts.rng or tensor.default_rng()
   local nodes, weights = {}, {}
   local op = function(v) return hvp_flat(loss_fn, params, v, opts) end
@@ -303,6 +332,9 @@ end
 function M.edge_of_stability(lr, opts)
   if type(lr) ~= "number" or lr <= 0 then
     error("diag.edge_of_stability: lr must be a positive number, got " .. tostring(lr), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("diag.edge_of_stability: options must be a table ({momentum = beta}), got " .. type(opts), 2)
   end
   local beta = opts and opts.momentum or 0
   if type(beta) ~= "number" or beta < 0 or beta >= 1 then

@@ -84,6 +84,8 @@ function Monitor:record(step, extras, force)
   if self.want_loss and row.loss == nil then
     error("monitor:record: \"loss\" was asked for; pass it in the extras ({loss = loss})", 2)
   end
+  -- the file first: a row the CSV refuses (a key the first row lacked) is not kept either
+  if self.writer then self.writer:write(row) end
   self.list[#self.list + 1] = row
   for k, v in pairs(row) do
     local col = self.cols[k]
@@ -97,7 +99,6 @@ function Monitor:record(step, extras, force)
   for k, col in pairs(self.cols) do
     if row[k] == nil then col[#self.list] = 0 / 0 end
   end
-  if self.writer then self.writer:write(row) end
   return row
 end
 

@@ -54,7 +54,10 @@ local function with_probes(net, f)
     saved[l] = rawget(layer, "forward")
     rawset(layer, "forward", function(self, x)
       local y = getmetatable(self).forward(self, x)
-      if x:dim() ~= 2 then error("per-sample norms need (samples x features) inputs", 0) end
+      if x:dim() ~= 2 then
+        error("diag.per_sample_sqnorms: the fast method needs (samples x features) inputs to "
+              .. "every Linear layer, got " .. x:dim() .. " dims (use method = \"loop\")", 0)
+      end
       probes[l] = tensor.zeros(y:shape()):requires_grad()
       inputs[l] = x:detach()
       return y + probes[l]
@@ -131,6 +134,18 @@ local function sqnorm_list(list)
   return s
 end
 
+-- The factor of Tr Σ in E_B||∇L_B||² - ||∇L||² for batches of B from N samples: 1/B with
+-- replacement, (N-B)/(B(N-1)) without; no batch given means full-batch GD: no noise, 0.
+local function batch_factor(opts, n, who)
+  local B = opts.batch
+  if B == nil then return 0 end
+  if math.type(B) ~= "integer" or B < 1 or B > n then
+    error(string.format("%s: batch must be an integer in 1..%d, got %s", who, n, tostring(B)), 3)
+  end
+  if opts.replacement ~= false then return 1 / B end
+  return n > 1 and (n - B) / (B * (n - 1)) or 0
+end
+
 -- diag.noise(net, loss_fn, X, Y, {batch = B, lr = η, replacement = true}) ->
 --   grad_sq      ||∇L||²
 --   trace        Tr Σ = mean_i ||∇ℓ_i||² - ||∇L||²  (Σ: the per-sample gradient covariance)
@@ -146,12 +161,8 @@ function M.noise(net, loss_fn, X, Y, opts)
   local trace = sq:mean() - gsq
   local r = {grad_sq = gsq, trace = trace, noise_scale = trace / gsq, loss = info.loss, n = n}
   local B = opts.batch
-  if B then
-    if math.type(B) ~= "integer" or B < 1 or B > n then
-      error(string.format("diag.noise: batch must be an integer in 1..%d, got %s", n, tostring(B)), 2)
-    end
-    local with = opts.replacement ~= false
-    r.batch_excess = with and trace / B or (n > 1 and trace * (n - B) / (B * (n - 1)) or 0)
+  if B ~= nil then
+    r.batch_excess = trace * batch_factor(opts, n, "diag.noise")
     if opts.lr then r.temperature = opts.lr * trace / B end
   end
   return r
@@ -171,13 +182,14 @@ end
 
 -- diag.entropic_loss(net, loss_fn, X, Y, {lr, batch, weight_decay = 0, replacement = true})
 -- -> {loss = L, decay = γ||θ||², discretization = (η/4)||∇L||², noise = (η/4B) Tr Σ (or
--- (η/4) Tr Σ (N-B)/(B(N-1)) without replacement), F = their sum}
+-- (η/4) Tr Σ (N-B)/(B(N-1)) without replacement; 0 without a batch: full-batch GD),
+-- F = their sum}
 function M.entropic_loss(net, loss_fn, X, Y, opts)
   opts = opts or {}
   check_lr(opts, "diag.entropic_loss")
   local n = check_data(X, Y, "diag.entropic_loss")
-  local nz = M.noise(net, loss_fn, X, Y, {batch = opts.batch or n, replacement = opts.replacement,
-                                            method = opts.method})
+  local factor = batch_factor(opts, n, "diag.entropic_loss")
+  local nz = M.noise(net, loss_fn, X, Y, {method = opts.method})
   local gamma = opts.weight_decay or 0
   local decay = 0
   if gamma ~= 0 then
@@ -187,14 +199,14 @@ function M.entropic_loss(net, loss_fn, X, Y, opts)
     decay = gamma * decay
   end
   local disc = opts.lr / 4 * nz.grad_sq
-  local noise = opts.lr / 4 * nz.batch_excess
+  local noise = opts.lr / 4 * nz.trace * factor
   return {loss = nz.loss, decay = decay, discretization = disc, noise = noise,
           F = nz.loss + decay + disc + noise, trace = nz.trace, grad_sq = nz.grad_sq}
 end
 
 -- diag.entropic_force(net, loss_fn, X, Y, {lr, batch, replacement = true}) -> list of
 -- tensors shaped like net:parameters(): ∇F - ∇L - ∇(γ||θ||²) = ∇S, the gradient of the
--- effective entropy, i.e. (η/2) H ∇L + (η/4B) ∇Tr Σ, with
+-- effective entropy, i.e. (η/2) H ∇L + (η/4B) ∇Tr Σ (no noise part without a batch), with
 --   H ∇L by central differences of the full-batch gradient, and
 --   ∇Tr Σ = (2/N) Σ_i H_i g_i - 2 H ḡ, each H_i g_i by central differences of sample i's
 --   gradient along itself (2N single-sample gradients: meant for the small models the
@@ -203,9 +215,7 @@ function M.entropic_force(net, loss_fn, X, Y, opts)
   opts = opts or {}
   check_lr(opts, "diag.entropic_force")
   local n = check_data(X, Y, "diag.entropic_force")
-  local B = opts.batch or n
-  local with = opts.replacement ~= false
-  local factor = with and 1 / B or (n > 1 and (n - B) / (B * (n - 1)) or 0)
+  local factor = batch_factor(opts, n, "diag.entropic_force")
   local params = net:parameters()
   local full = function() return loss_fn(net(X), Y) end
   local g = curvature.grad(full, params)
