@@ -27,9 +27,9 @@ HEADERS := $(wildcard bindings/core/*.h bindings/lua/*.h vm/*.h)
 
 DEB_PACKAGES := gcc make libc6-dev pkg-config lua5.4 liblua5.4-dev libopenblas-dev \
         liblapacke-dev libreadline-dev zlib1g-dev gnuplot-nox python3 python3-torch \
-        python3-numpy dataset-fashion-mnist
+        python3-numpy dataset-fashion-mnist clang libclang-rt-14-dev valgrind
 
-.PHONY: all c-tests deps test test-c test-lua test-repl asan bench demo paper install clean
+.PHONY: all c-tests deps test test-c test-lua test-repl asan fuzz fuzz-targets valgrind bench demo paper install clean
 
 all: entro entro.so
 
@@ -69,23 +69,85 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(CORE_OBJ)
 	@echo "  CC   $<"
 	@$(CC) $(CFLAGS_ALL) -Ibindings/core -o $@ $< $(CORE_OBJ) $(LDLIBS_CORE)
 
-# The whole suite: C engine tests, Lua tests, REPL tests; ends with "N passed, N failed".
+# Each tests/fuzz/target_<name>.c is a libFuzzer target for a file reader. Linked with
+# tests/fuzz/replay.c by the normal compiler it is a C test that replays the committed corpus
+# and regressions (tests/fuzz/{corpus,regressions}/<name>), so every run of the suite does.
+FUZZ_CORE := serialize idx
+C_TESTS += $(FUZZ_CORE:%=$(BUILD)/fuzz/replay_%)
+$(BUILD)/fuzz/replay_%: tests/fuzz/target_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  CC   $<"
+	@$(CC) $(CFLAGS_ALL) -Ibindings/core -DFUZZ_NAME=$* -o $@ $< tests/fuzz/replay.c $(CORE_OBJ) $(LDLIBS_CORE)
+
+# The whole suite: C engine tests, Lua tests, REPL tests, reliability tests, and (where clang
+# has libFuzzer) a few seconds of each file-reader fuzz target; ends with "N passed, N failed".
 test: deps
 	@$(MAKE) --no-print-directory all c-tests
-	@ENTRO=./entro C_TESTS="$(C_TESTS)" sh tests/run.sh
+	@if [ -n "$(HAVE_LIBFUZZER)" ]; then $(MAKE) --no-print-directory fuzz-targets FUZZ_NAMES="$(FUZZ_CORE)"; \
+	  else echo "make test: clang with libFuzzer not found; fuzz targets only replay their corpus"; fi
+	@ENTRO=./entro C_TESTS="$(C_TESTS)" FUZZ_SECONDS=$(FUZZ_QUICK) \
+	  FUZZ_TARGETS="$(if $(HAVE_LIBFUZZER),$(FUZZ_CORE:%=$(FUZZ_BUILD)/fuzz/fuzz_%))" sh tests/run.sh
 
 c-tests: $(C_TESTS)
 
 # The suite under AddressSanitizer and UndefinedBehaviorSanitizer, in build-asan/.
+SANITIZE := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  build-asan/entro c-tests
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	  ENTRO=build-asan/entro C_TESTS="$(patsubst $(BUILD)/%,build-asan/%,$(C_TESTS))" ENTRO_ASAN=1 sh tests/run.sh
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="$(SANITIZE)" build-asan/entro c-tests
+	@$(SAN_ENV) ENTRO=build-asan/entro C_TESTS="$(patsubst $(BUILD)/%,build-asan/%,$(C_TESTS))" ENTRO_ASAN=1 sh tests/run.sh
 
 build-asan/entro: $(VM_OBJ) $(LUA_OBJ) $(CORE_OBJ)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LUA_LIBS) -lreadline $(LDLIBS_CORE) $(LDFLAGS)
+
+# ---- fuzzing (tests/fuzz/README.md) ----
+# libFuzzer targets, built by clang with ASan and UBSan in $(FUZZ_BUILD)/: the entro format
+# reader, the IDX reader (engine only), and every reader through Lua (target_lua.c).
+FUZZ_BUILD := build-fuzz
+FUZZ_CC ?= clang
+FUZZ_NAMES ?= $(FUZZ_CORE) lua
+# seconds per target in make test and in make fuzz; operations of the Lua API fuzz in make fuzz
+FUZZ_QUICK ?= 3
+FUZZ_SECONDS ?= 60
+FUZZ_OPS ?= 20000
+HAVE_LIBFUZZER = $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' \
+  | $(FUZZ_CC) -x c -fsanitize=fuzzer - -o /dev/null 2>/dev/null && echo yes)
+
+fuzz-targets:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT="$(SANITIZE) -fsanitize=fuzzer-no-link" \
+	  $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/fuzz_%)
+
+$(BUILD)/fuzz/fuzz_lua: tests/fuzz/target_lua.c tests/fuzz/fuzz.h $(LUA_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LUA_OBJ) $(CORE_OBJ) $(LUA_LIBS) $(LDLIBS_CORE)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/target_%.c tests/fuzz/fuzz.h $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -Ibindings/core -o $@ $< $(CORE_OBJ) $(LDLIBS_CORE)
+
+# Longer fuzzing: each libFuzzer target for FUZZ_SECONDS (findings in build-fuzz/findings/),
+# then the Lua API fuzz (tests/lua/test_fuzz_api.lua) for FUZZ_OPS operations on a fresh seed
+# under ASan and UBSan. Make findings regression tests: see tests/fuzz/README.md.
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="$(SANITIZE)" build-asan/entro
+	@status=0; \
+	if [ -n "$(HAVE_LIBFUZZER)" ]; then \
+	  $(MAKE) --no-print-directory fuzz-targets || exit 1; \
+	  for n in $(FUZZ_NAMES); do sh tests/fuzz/run_target.sh $(FUZZ_BUILD)/fuzz/fuzz_$$n $(FUZZ_SECONDS) || status=1; done; \
+	else echo "make fuzz: clang with libFuzzer not found (apt-get install clang libclang-rt-14-dev)"; fi; \
+	seed=$${ENTRO_FUZZ_SEED:-$$(date +%s)}; echo "== Lua API fuzz: seed $$seed, $(FUZZ_OPS) operations"; \
+	$(SAN_ENV) ENTRO_QUIET=1 ENTRO_FUZZ_SEED=$$seed ENTRO_FUZZ_OPS=$(FUZZ_OPS) \
+	  build-asan/entro tests/lua/run.lua tests/lua/test_fuzz_api.lua || status=1; \
+	exit $$status
+
+# The Lua tests under valgrind memcheck (slow: not part of make test). VALGRIND_TESTS picks
+# files (default: all of tests/lua/test_*.lua); OpenBLAS runs one thread.
+VALGRIND_TESTS ?=
+valgrind: deps all
+	OPENBLAS_NUM_THREADS=1 ENTRO_QUIET=1 ENTRO_VALGRIND=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --error-exitcode=1 --suppressions=tests/valgrind.supp --num-callers=30 \
+	  ./entro tests/lua/run.lua $(VALGRIND_TESTS)
 
 # entro against PyTorch, with OpenBLAS and plain-C references (bench/README.md)
 bench: deps all $(BUILD)/bench/cref
@@ -115,4 +177,4 @@ install: all
 	install -m 644 entro.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/entro.so
 
 clean:
-	rm -rf build build-asan entro entro.so
+	rm -rf build build-asan $(FUZZ_BUILD) entro entro.so

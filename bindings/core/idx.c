@@ -64,13 +64,15 @@ int entro_idx_parse_header(const char *op, const char *what, const unsigned char
   if (len < h->header_bytes)
     return entro_fail(ENTRO_EIO, "%s: %s is truncated inside its header (%zu of %zu bytes)", op,
                       what, len, h->header_bytes);
-  int64_t n = 1;
+  int64_t n = 1, nonzero = 1;
   int overflow = 0;
   for (int i = 0; i < h->ndim; i++) {
     h->shape[i] = be32(buf + 4 + 4 * i);
-    /* doubles of the result must be addressable in bytes */
-    if (h->shape[i] && n > INT64_MAX / 8 / h->shape[i]) overflow = 1;
-    else n *= h->shape[i];
+    /* doubles of the result must be addressable in bytes; judged on the nonzero sizes, as
+     * strides multiply them even when another size is 0 */
+    if (h->shape[i] == 0) n = 0;
+    else if (nonzero > INT64_MAX / 8 / h->shape[i]) overflow = 1;
+    else { nonzero *= h->shape[i]; n *= h->shape[i]; }
   }
   if (overflow) {
     char b[200];

@@ -58,6 +58,16 @@ int entro_optim_sgd(entro_tensor *p, const entro_tensor *g, entro_tensor *buf, i
   double *x = entro_data(p), *b = buf && h->momentum != 0 ? entro_data(buf) : NULL;
   const double *gd = entro_data(g);
   double mom = h->momentum, keep = 1 - h->dampening;
+  /* plain SGD, the common case: the same arithmetic as below, in loops that vectorise */
+  if (!b && !h->noise && !h->lr_v && (x + n <= gd || gd + n <= x)) {
+    double *restrict xr = x;
+    const double *restrict gr = gd;
+    double lr = h->lr, wd = h->weight_decay;
+    if (wd == 0) for (int64_t i = 0; i < n; i++) xr[i] += -lr * gr[i];
+    else for (int64_t i = 0; i < n; i++) xr[i] += -lr * (gr[i] + wd * xr[i]);
+    entro_tensor_bump(p);
+    return ENTRO_OK;
+  }
   for (int64_t i = 0; i < n; i++) {
     double d = grad_at(h, gd, x, i);
     if (b) {

@@ -407,6 +407,8 @@ static int read_tensor(entro_ser_reader *r, const unsigned char *rec, entro_ser_
     }
     n *= (uint64_t)shape[i];
   }
+  if (!empty && n > limit)   /* a 0-dim tensor still needs its one element */
+    return corrupt(r, rec, "a scalar tensor with only %zu bytes left", (size_t)(r->end - r->p));
   if (entro_shape_check(r->op, ndim, shape, &numel)) return entro_errcode();
   entro_tensor *t = entro_tensor_new(ndim, shape);
   if (!t) return entro_errcode();

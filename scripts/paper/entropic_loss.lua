@@ -197,7 +197,7 @@ print(string.format("  SGD (B = %d, %d runs): %d end in the flat valley", B, sgd
 local grid = plot.grid{rows = 1, cols = 2, size = {1300, 560}, out = dir .. "/entropic_loss_trajectories.png",
                        title = "sharp valley (x=1, Hessian diag(2,9)) vs flat valley (x=-1, diag(2,1)); eta = 0.1"}
 local plane = grid:panel(1, 1, {title = "trajectories in the (x, y) plane", xlabel = "x", ylabel = "y",
-                                xrange = {-1.6, 1.6}, yrange = {-0.6, 1.8}, key = "top left"})
+                                xrange = {-1.6, 1.6}, yrange = {-1.6, 1.8}, key = "bottom right"})
 local xt = grid:panel(1, 2, {title = "x against time (t = step * eta)", xlabel = "t", ylabel = "x",
                              yrange = {-1.6, 1.6}, key = "right center"})
 local style = {
@@ -274,7 +274,7 @@ print(string.format("  basin boundary (first x0 ending sharp): flow L %.2f, flow
                     bounds.GD, bounds.SGD))
 local fig_b = plot.figure{title = "which valley? start (x0, 1.5), eta = 0.1: the entropic terms move the basin boundary",
                           xlabel = "x0", ylabel = "fraction ending in the flat valley", yrange = {-0.05, 1.05},
-                          key = "top right", out = dir .. "/entropic_loss_basins.png"}
+                          xrange = {0.38, 1.0}, key = "right center", out = dir .. "/entropic_loss_basins.png"}
 fig_b:line(x0s, curves.flowL, {label = "flow on L", color = "black", width = 2.5, style = "steps"})
 fig_b:line(x0s, curves.mod, {label = "flow on L + (eta/4)|grad L|^2", color = "#1f77b4", width = 2.5, style = "steps"})
 fig_b:line(x0s, curves.F, {label = "flow on F (noise part too, B=2)", color = "#2ca02c", width = 2.5, style = "steps"})

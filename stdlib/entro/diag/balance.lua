@@ -34,22 +34,41 @@ local function layer_name(l)
   return (l:path():gsub("^net%.", ""))
 end
 
+-- A net's named parameters and its weight layers, cached until the module tree changes
+-- (net:parameters() hands out a new list then): naming the tree costs more than the norms
+-- of a small net, and the monitor asks every few steps.
+local structures = setmetatable({}, {__mode = "k"})
+
+local function structure(net)
+  local params = net:parameters()
+  local s = structures[net]
+  if s and s.params == params then return s end
+  s = {params = params, named = {}, layers = {}}
+  for name, p in net:named_parameters() do s.named[#s.named + 1] = {name, p} end
+  for _, l in ipairs(net:layers()) do
+    s.layers[#s.layers + 1] = {name = layer_name(l), weight = rawget(l, "weight"), bias = rawget(l, "bias")}
+  end
+  structures[net] = s
+  return s
+end
+
 -- diag.grad_norms(net) / diag.weight_norms(net): squared Frobenius norms per parameter
 -- (keyed by the parameter's dotted name) and per layer (weight and bias together, keyed by
--- the layer's name), plus their total.
+-- the layer's name), plus their total. A missing gradient counts as 0.
 local function norms(net, of_grad)
-  local per_param, per_layer, total = {}, {}, 0
-  for name, p in net:named_parameters() do
-    local t = of_grad and p.grad or (not of_grad and p) or nil
-    local v = sumsq(t)
-    per_param[name] = v
+  local s = structure(net)
+  local per_param, per_layer, total, of = {}, {}, 0, {}
+  local function value(t)   -- each tensor's norm once, even when a layer asks again
+    if t == nil then return 0 end
+    if of[t] == nil then of[t] = sumsq(of_grad and t.grad or (not of_grad and t) or nil) end
+    return of[t]
+  end
+  for _, e in ipairs(s.named) do
+    local v = value(e[2])
+    per_param[e[1]] = v
     total = total + v
   end
-  for _, l in ipairs(net:layers()) do
-    local w, b = rawget(l, "weight"), rawget(l, "bias")
-    local v = of_grad and (sumsq(w.grad) + (b and sumsq(b.grad) or 0)) or (sumsq(w) + sumsq(b))
-    per_layer[layer_name(l)] = v
-  end
+  for _, l in ipairs(s.layers) do per_layer[l.name] = value(l.weight) + value(l.bias) end
   return {params = per_param, layers = per_layer, total = total}
 end
 
