@@ -7,9 +7,40 @@
 
 int entro_grad_mode = 1;
 
+/* Nodes with up to POOL_IN inputs are recycled through a free list: a training step
+ * records the same few dozen nodes every time. */
+#define POOL_IN 3
+#define POOL_MAX 1024
+static entro_node *node_pool;
+static int node_pool_n;
+
+static entro_node *node_alloc(int n_in) {
+  size_t size = sizeof(entro_node) + (size_t)(n_in > POOL_IN ? n_in : POOL_IN) * sizeof(entro_tensor *);
+  entro_node *n = NULL;
+  if (n_in <= POOL_IN && node_pool) {
+    n = node_pool;
+    node_pool = n->dead_next;
+    node_pool_n--;
+    memset(n, 0, size);
+  } else {
+    n = calloc(1, size);
+  }
+  return n;
+}
+
+static void node_dealloc(entro_node *n) {
+  if (n->n_in <= POOL_IN && node_pool_n < POOL_MAX) {
+    n->dead_next = node_pool;
+    node_pool = n;
+    node_pool_n++;
+  } else {
+    free(n);
+  }
+}
+
 entro_node *entro_node_new(const char *name, entro_backward_fn bw, int n_in,
                            entro_tensor *const *inputs) {
-  entro_node *n = calloc(1, sizeof *n + (size_t)n_in * sizeof n->in[0]);
+  entro_node *n = node_alloc(n_in);
   if (!n) { entro_fail(ENTRO_ENOMEM, "%s: out of memory recording the op", name); return NULL; }
   n->refs = 1;
   n->name = name;
@@ -82,7 +113,7 @@ void entro_node_release(entro_node *n) {
       }
       entro_tensor_release(t);
     }
-    free(cur);
+    node_dealloc(cur);
   }
 }
 

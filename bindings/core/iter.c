@@ -17,6 +17,19 @@ void entro_iter_prepare(entro_iter *it, int ndim, const int64_t *shape, int nop,
   it->nop = nop;
   it->numel = 1;
   for (int i = 0; i < ndim; i++) it->numel *= shape[i];
+  /* the common case, every operand contiguous in exactly this shape: one flat run */
+  int flat = 1;
+  for (int k = 0; k < nop && flat; k++) {
+    const entro_tensor *t = ops[k];
+    flat = t->ndim == ndim && entro_tensor_is_contiguous(t);
+    for (int i = 0; flat && i < ndim; i++) flat = t->shape[i] == shape[i];
+  }
+  if (flat) {
+    it->ndim = 1;
+    it->shape[0] = it->numel;
+    for (int k = 0; k < nop; k++) { it->stride[k][0] = 1; it->base[k] = entro_data(ops[k]); }
+    return;
+  }
   for (int k = 0; k < nop; k++) {
     entro_broadcast_strides(ops[k], ndim, shape, st[k]);
     it->base[k] = entro_data(ops[k]);

@@ -82,8 +82,11 @@ entro_tensor *entro_f_linear(entro_tensor *x, entro_tensor *w, entro_tensor *b) 
   if (b) {
     double *yp = entro_data(y2);
     const double *bp = entro_data(b);
-    for (int64_t i = 0; i < ys[0]; i++)
-      for (int64_t j = 0; j < out; j++) yp[i * out + j] = bp[j * b->stride[0]];
+    int64_t bs = b->stride[0];
+    for (int64_t i = 0; i < ys[0]; i++) {
+      if (bs == 1) memcpy(yp + i * out, bp, (size_t)out * sizeof *yp);
+      else for (int64_t j = 0; j < out; j++) yp[i * out + j] = bp[j * bs];
+    }
   }
   if (entro_gemm(1, x2, 0, w, 1, b ? 1 : 0, y2)) {
     entro_tensor_release(x2); entro_tensor_release(y2);

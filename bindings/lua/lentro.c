@@ -140,5 +140,12 @@ int luaopen_entro(lua_State *L) {
   lua_setmetatable(L, e);
   lua_pushvalue(L, e);
   lua_setfield(L, loaded, "entro");
+  /* entro.checkpoint and entro.restore live in stdlib/entro/checkpoint.lua */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "entro.checkpoint");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "checkpoint"); lua_setfield(L, e, "checkpoint");
+  lua_getfield(L, -1, "restore"); lua_setfield(L, e, "restore");
+  lua_settop(L, e);
   return 1;
 }

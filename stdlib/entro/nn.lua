@@ -59,10 +59,12 @@ end
 -- name shadows a method: net:layers() finds the child `layers` and calls it with net, so
 -- a child called with its own parent runs the parent's method of that name instead.
 local function call(self, x, ...)
-  local parent = rawget(self, "_parent")
-  if parent ~= nil and rawequal(x, parent) then
-    local method = getmetatable(parent)[rawget(self, "_key")]
-    if type(method) == "function" then return method(parent, ...) end
+  if type(x) == "table" then   -- tensors are userdata: the usual case skips this test
+    local parent = rawget(self, "_parent")
+    if parent ~= nil and rawequal(x, parent) then
+      local method = getmetatable(parent)[rawget(self, "_key")]
+      if type(method) == "function" then return method(parent, ...) end
+    end
   end
   return self:forward(x, ...)
 end

@@ -310,6 +310,10 @@ local OPS = {
      return weigh(a:matmul(v):sin()) + weigh(v:matmul(b):tanh()) + (v:matmul(v)):sin()
    end, {{2, 3}, {3, 2}, {3}}},
   {"matmul batched", function(a, b) return weigh(a:matmul(b):sin()) end, {{2, 2, 3}, {3, 2}}},
+  {"matmul batched on the right and on both sides", function(a, b, c)
+     return weigh(a:matmul(b):sin()) + weigh(b:matmul(c):tanh())
+   end, {{2, 3}, {2, 3, 2}, {2, 2, 2}}},
+  {"matmul batched times a vector", function(a, v) return weigh(a:matmul(v):sin()) end, {{2, 2, 3}, {3}}},
   {"linear", function(x, w, b) return weigh(T.linear(x:sin(), w, b):tanh()) end,
    {{4, 3}, {2, 3}, {2}}},
   {"linear on a 3-d input", function(x, w) return weigh(T.linear(x, w):sin()) end,

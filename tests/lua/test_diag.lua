@@ -58,6 +58,16 @@ test("grad_norms and weight_norms: squared Frobenius norms per parameter, per la
   -- before any backward the gradient norms are 0, not an error
   local fresh = mlp({3, 4, 2})
   eq(diag.grad_norms(fresh).total, 0)
+  -- the names are cached, but a change to the module tree is seen
+  net.layers:add(nn.Linear(2, 2, {rng = T.rng(6)}))
+  local w2 = diag.weight_norms(net)
+  near(w2.layers["layers.4"], sq(net.layers[4].weight) + sq(net.layers[4].bias), 1e-15)
+  near(w2.params["layers.4.bias"], sq(net.layers[4].bias), 1e-15)
+  near(w2.total, total_w + w2.layers["layers.4"], 1e-14)
+  net.layers[4] = nn.Linear(2, 2, {bias = false, rng = T.rng(7)})
+  local w3 = diag.weight_norms(net)
+  near(w3.layers["layers.4"], sq(net.layers[4].weight), 1e-15)
+  eq(w3.params["layers.4.bias"], nil)
   -- a deep linear net: no biases
   local dl = nn.deep_linear{2, 3, 2, rng = T.rng(4)}
   near(diag.weight_norms(dl).layers["layers.1"], sq(dl.layers[1].weight), 1e-15)
@@ -267,6 +277,34 @@ test("claim 4: C_{t+1} = (1-2ηγ)² C_t + η²(G_l G_lᵀ - G_{l+1}ᵀG_{l+1}) 
   end
 end)
 
+test("claim 1 through diag.charges: D_{t+1} = D_t[(1-2ηγ)² - η² g_t²] for f = u w x", function()
+  local g = T.rng(24)
+  local X = g:randn(200, 1)
+  local Y = X + g:randn(200, 1)
+  for _, c in ipairs{{0.1, 0}, {0.1, 1e-3}, {0.2, 0.01}} do
+    local lr, gamma = c[1], c[2]
+    local net = nn.Sequential(nn.Linear(1, 1, {bias = false}), nn.Linear(1, 1, {bias = false}))
+    local L = net:layers()
+    T.no_grad(function() L[1].weight:fill(2); L[2].weight:fill(0.25) end)
+    local opt = optim.sgd(net:parameters(), {lr = lr, weight_decay = gamma})
+    local worst = 0
+    local D0 = diag.charges(net).neurons[1]:get(1)
+    near(D0, 4 - 0.0625, 1e-15)
+    for step = 1, 50 do
+      local xb, yb = X:narrow(1, 1 + 3 * (step - 1), 8), Y:narrow(1, 1 + 3 * (step - 1), 8)
+      local u, w = L[1].weight:item(), L[2].weight:item()
+      local gt = T.no_grad(function() return ((xb * (u * w) - yb) * xb):mean() end)
+      local D = diag.charges(net).neurons[1]:get(1)
+      sgd_step(net, opt, xb, yb)
+      local Dn = diag.charges(net).neurons[1]:get(1)
+      local S = L[1].weight:item() ^ 2 + L[2].weight:item() ^ 2
+      worst = math.max(worst, math.abs(Dn - D * ((1 - 2 * lr * gamma) ^ 2 - lr * lr * gt * gt)) / S)
+    end
+    ok(worst < 1e-14, string.format("lr %g gamma %g: error %.3g", lr, gamma, worst))
+    ok(math.abs(diag.charges(net).neurons[1]:get(1) - D0) > 1e-3, "D moved")
+  end
+end)
+
 test("claim 4 for ReLU layers: the diagonal holds neuron by neuron (biases included)", function()
   local g = T.rng(22)
   local X, Y = g:randn(40, 3), g:randn(40, 2)
@@ -329,6 +367,7 @@ test("monitor: rows every k steps, columns, and a CSV that has every row before 
   local g = T.rng(40)
   local X, Y = g:randn(16, 3), g:randn(16, 2)
   local net = mlp({3, 5, 2}, {seed = 41, act = "tanh"})
+  T.no_grad(function() net.layers[3].weight:narrow(2, 1, 2):mul_(4) end)   -- charges of both signs
   local params = net:parameters()
   local f = function() return nn.mse(net(X), Y) end
   local path = tmpfile("monitor.csv")

@@ -156,14 +156,14 @@ end
 function M.noise(net, loss_fn, X, Y, opts)
   opts = opts or {}
   local n = check_data(X, Y, "diag.noise")
+  local factor = opts.batch ~= nil and batch_factor(opts, n, "diag.noise")
   local sq, info = M.per_sample_sqnorms(net, loss_fn, X, Y, opts)
   local gsq = tensor.no_grad(sqnorm_list, info.grad)
   local trace = sq:mean() - gsq
   local r = {grad_sq = gsq, trace = trace, noise_scale = trace / gsq, loss = info.loss, n = n}
-  local B = opts.batch
-  if B ~= nil then
-    r.batch_excess = trace * batch_factor(opts, n, "diag.noise")
-    if opts.lr then r.temperature = opts.lr * trace / B end
+  if factor then
+    r.batch_excess = trace * factor
+    if opts.lr then r.temperature = opts.lr * trace / opts.batch end
   end
   return r
 end
@@ -207,10 +207,10 @@ end
 -- diag.entropic_force(net, loss_fn, X, Y, {lr, batch, replacement = true}) -> list of
 -- tensors shaped like net:parameters(): ∇F - ∇L - ∇(γ||θ||²) = ∇S, the gradient of the
 -- effective entropy, i.e. (η/2) H ∇L + (η/4B) ∇Tr Σ (no noise part without a batch), with
---   H ∇L by central differences of the full-batch gradient, and
---   ∇Tr Σ = (2/N) Σ_i H_i g_i - 2 H ḡ, each H_i g_i by central differences of sample i's
---   gradient along itself (2N single-sample gradients: meant for the small models the
---   paper's claims use).
+--   H ∇L a Hessian-vector product of the full-batch loss, and
+--   ∇Tr Σ = (2/N) Σ_i H_i g_i - 2 H ḡ, each H_i g_i a Hessian-vector product of sample i's
+--   loss along its own gradient (exact where every op has a second derivative, else central
+--   differences; N + 1 of them: meant for the small models the paper's claims use).
 function M.entropic_force(net, loss_fn, X, Y, opts)
   opts = opts or {}
   check_lr(opts, "diag.entropic_force")
