@@ -98,12 +98,14 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="$(SANITIZE)" build-asan/entro c-tests
 	@$(SAN_ENV) ENTRO=build-asan/entro C_TESTS="$(patsubst $(BUILD)/%,build-asan/%,$(C_TESTS))" ENTRO_ASAN=1 sh tests/run.sh
 
-build-asan/entro: $(VM_OBJ) $(LUA_OBJ) $(CORE_OBJ)
+$(BUILD)/entro: $(VM_OBJ) $(LUA_OBJ) $(CORE_OBJ)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LUA_LIBS) -lreadline $(LDLIBS_CORE) $(LDFLAGS)
 
 # ---- fuzzing (tests/fuzz/README.md) ----
 # libFuzzer targets, built by clang with ASan and UBSan in $(FUZZ_BUILD)/: the entro format
-# reader, the IDX reader (engine only), and every reader through Lua (target_lua.c).
+# reader, the IDX reader (engine only), and every reader through Lua (target_lua.c). Fuzzing
+# builds free memory at once instead of caching it (ENTRO_NO_CACHE), so ASan sees every use
+# after free; $(FUZZ_BUILD)-asan/entro is such an entro for the Lua API fuzz.
 FUZZ_BUILD := build-fuzz
 FUZZ_CC ?= clang
 FUZZ_NAMES ?= $(FUZZ_CORE) lua
@@ -115,22 +117,24 @@ HAVE_LIBFUZZER = $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, unsigne
   | $(FUZZ_CC) -x c -fsanitize=fuzzer - -o /dev/null 2>/dev/null && echo yes)
 
 fuzz-targets:
-	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT="$(SANITIZE) -fsanitize=fuzzer-no-link" \
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT="$(SANITIZE) -DENTRO_NO_CACHE=1 -fsanitize=fuzzer-no-link" \
 	  $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/fuzz_%)
 
 $(BUILD)/fuzz/fuzz_lua: tests/fuzz/target_lua.c tests/fuzz/fuzz.h $(LUA_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LUA_OBJ) $(CORE_OBJ) $(LUA_LIBS) $(LDLIBS_CORE)
+	@echo "  LD   $@"
+	@$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LUA_OBJ) $(CORE_OBJ) $(LUA_LIBS) $(LDLIBS_CORE)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/target_%.c tests/fuzz/fuzz.h $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -Ibindings/core -o $@ $< $(CORE_OBJ) $(LDLIBS_CORE)
+	@echo "  LD   $@"
+	@$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -Ibindings/core -o $@ $< $(CORE_OBJ) $(LDLIBS_CORE)
 
 # Longer fuzzing: each libFuzzer target for FUZZ_SECONDS (findings in build-fuzz/findings/),
 # then the Lua API fuzz (tests/lua/test_fuzz_api.lua) for FUZZ_OPS operations on a fresh seed
 # under ASan and UBSan. Make findings regression tests: see tests/fuzz/README.md.
 fuzz: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT="$(SANITIZE)" build-asan/entro
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD)-asan OPT="$(SANITIZE) -DENTRO_NO_CACHE=1" $(FUZZ_BUILD)-asan/entro
 	@status=0; \
 	if [ -n "$(HAVE_LIBFUZZER)" ]; then \
 	  $(MAKE) --no-print-directory fuzz-targets || exit 1; \
@@ -138,7 +142,7 @@ fuzz: deps
 	else echo "make fuzz: clang with libFuzzer not found (apt-get install clang libclang-rt-14-dev)"; fi; \
 	seed=$${ENTRO_FUZZ_SEED:-$$(date +%s)}; echo "== Lua API fuzz: seed $$seed, $(FUZZ_OPS) operations"; \
 	$(SAN_ENV) ENTRO_QUIET=1 ENTRO_FUZZ_SEED=$$seed ENTRO_FUZZ_OPS=$(FUZZ_OPS) \
-	  build-asan/entro tests/lua/run.lua tests/lua/test_fuzz_api.lua || status=1; \
+	  $(FUZZ_BUILD)-asan/entro tests/lua/run.lua tests/lua/test_fuzz_api.lua || status=1; \
 	exit $$status
 
 # The Lua tests under valgrind memcheck (slow: not part of make test). VALGRIND_TESTS picks
@@ -177,4 +181,4 @@ install: all
 	install -m 644 entro.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/entro.so
 
 clean:
-	rm -rf build build-asan $(FUZZ_BUILD) entro entro.so
+	rm -rf build build-asan $(FUZZ_BUILD) $(FUZZ_BUILD)-asan entro entro.so

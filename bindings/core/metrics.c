@@ -681,9 +681,11 @@ int entro_metrics_svcca(const entro_tensor *x, const entro_tensor *y, int64_t dx
   }
   if (!st && rho) {
     int64_t zero = 0;
-    if (s) entro_tensor_retain(s);
-    else if (!(s = entro_tensor_new(1, &zero))) st = entro_errcode();
-    *rho = st ? NULL : s;
+    if (!s && !(s = entro_tensor_new(1, &zero))) st = entro_errcode();
+    if (!st) {   /* the caller's reference; the release below drops ours */
+      entro_tensor_retain(s);
+      *rho = s;
+    }
   }
   entro_tensor_release(ux);
   entro_tensor_release(uy);

@@ -73,7 +73,7 @@ void entro_storage_release(entro_storage *s) {
   int64_t n = s->n;
   live_bytes -= n * (int64_t)sizeof(double);
   int64_t b = (int64_t)block_bytes(n);
-  if (cached_bytes + b > CACHE_MAX_BYTES) { free(s); return; }
+  if (ENTRO_NO_CACHE || cached_bytes + b > CACHE_MAX_BYTES) { free(s); return; }
   cached *c = (cached *)s;
   unsigned h = hash_n(n);
   c->n = n;

@@ -24,7 +24,7 @@ static entro_tensor *header_new(void) {
 }
 
 static void header_free(entro_tensor *t) {
-  if (n_free_headers < 4096) {
+  if (!ENTRO_NO_CACHE && n_free_headers < 4096) {
     t->grad = free_headers;
     free_headers = t;
     n_free_headers++;
@@ -184,9 +184,9 @@ static int check_dim(const char *op, const entro_tensor *t, int dim) {
 
 entro_tensor *entro_tensor_narrow(const entro_tensor *t, int dim, int64_t start, int64_t len) {
   if (check_dim("narrow", t, dim)) return NULL;
-  if (start < 0 || len < 0 || start + len > t->shape[dim]) {
-    entro_fail(ENTRO_EINVAL, "narrow: range %lld..%lld outside 1..%lld of dimension %d",
-               (long long)start + 1, (long long)(start + len), (long long)t->shape[dim], dim + 1);
+  if (start < 0 || len < 0 || len > t->shape[dim] - start) {   /* (no start + len: it may overflow) */
+    entro_fail(ENTRO_EINVAL, "narrow: range %.17g..%.17g outside 1..%lld of dimension %d",
+               (double)start + 1, (double)start + (double)len, (long long)t->shape[dim], dim + 1);
     return NULL;
   }
   entro_tensor *v = entro_tensor_view_of(t);

@@ -397,10 +397,10 @@ static int m_totable(lua_State *L) {
 static int m_narrow(lua_State *L) {
   entro_tensor *t = lt_check(L, 1);
   int d = lt_dim(L, 2, t->ndim, "narrow");
-  int64_t start = lt_int(L, 3, "narrow", "the start") - 1;
+  int64_t start = lt_int(L, 3, "narrow", "the start");
   int64_t len = lt_int(L, 4, "narrow", "the length");
-  if (start == -1) return luaL_error(L, "narrow: start 0 is not an index (they are 1-based)");
-  if (start < 0) start += t->shape[d] + 1;
+  if (start == 0) return luaL_error(L, "narrow: start 0 is not an index (they are 1-based)");
+  start = start < 0 ? start + t->shape[d] : start - 1;   /* 0-based, without overflow */
   lt_push(L, entro_f_narrow(t, d, start, len));
   return 1;
 }

@@ -32,9 +32,11 @@
 -- of B (we plot the smallest pair), CKA of each hidden layer with the predicted features,
 -- mutual k-NN (k = 10) with its permutation null (rows shuffled), and at the end the Net A vs
 -- Net B layer-similarity heatmap (hidden layers and outputs).
--- In 3 dimensions a GD solution can be aligned by chance (per-draw cross-CKA anywhere from
--- ~0.3 to ~0.96), so SGD and GD are compared by averages over draws, and by the
--- predicted-kernel CKA, which separates them more sharply.
+-- In 3 dimensions a GD solution can be aligned partly by chance (per-draw cross-CKA is
+-- scattered, from ~0.4 to ~0.9 over our draws; PAPER.md's reference runs saw 0.2-0.96), so
+-- SGD and GD are compared by averages over draws, and by the predicted-kernel CKA, which
+-- separates them more sharply. PAPER.md warns that some draws need 10^6 SGD steps; with this
+-- setup every draw we ran had converged by 3e5.
 -- Second part (claim 10b, a [surrogate]): the same for two ReLU MLPs 3-16-16-3 and 3-24-3
 -- (with biases). Section 3 lists nonlinearity among the breakers of exact alignment; there is
 -- no closed-form population loss, so "GD" is full-batch GD on a fixed set of 2048 samples.
@@ -172,7 +174,8 @@ function P.run(o)
   local nets = {netA, netB}
   local opts = {optim.sgd(netA:parameters(), {lr = P.LR}), optim.sgd(netB:parameters(), {lr = P.LR})}
   local ev = {}
-  ev.X, _, ev.views = lt:sample(P.EVAL_N, tensor.rng(3000 + o.seed))
+  local X, _, views = lt:sample(P.EVAL_N, tensor.rng(3000 + o.seed))
+  ev.X, ev.views = X, views
   if o.kind == "linear" then ev.P = P.predicted_features(lt, ev.X) end
   local step_fn
   if o.method == "sgd" then
@@ -235,7 +238,7 @@ local size = report.size()
 local cfg = report.pick{
   quick = {draws = 3, steps = 100000, gd_steps = 10000, mlp_draws = 1, mlp_steps = 50000, mlp_gd_steps = 3000},
   full = {draws = 8, steps = 300000, gd_steps = 30000, mlp_draws = 3, mlp_steps = 300000, mlp_gd_steps = 10000},
-  test = {draws = 2, steps = 30000, gd_steps = 3000, mlp_draws = 1, mlp_steps = 20000, mlp_gd_steps = 2000},
+  test = {draws = 2, steps = 100000, gd_steps = 3000, mlp_draws = 1, mlp_steps = 50000, mlp_gd_steps = 2000},
 }
 local dir = report.dir()
 os.execute("mkdir -p '" .. dir .. "'")
@@ -323,15 +326,18 @@ local lin = run_all("linear", cfg.draws, cfg.steps, cfg.gd_steps)
 local g = plot.grid{rows = 1, cols = 3, size = {1800, 560}, out = dir .. "/platonic_cka.png",
                     title = "Deep linear nets 3-6-5-3 (view A) vs 3-8-3 (view B): SGD aligns them, population GD does not"}
 local f1 = g:panel(1, 1, {title = "cross-network CKA (worst hidden-layer pair)", xlabel = "step",
-                          ylabel = "linear CKA", logx = true, yrange = {0, 1.02}, key = "bottom right"})
+                          ylabel = "linear CKA", logx = true, yrange = {0, 1.02}, xrange = {1, cfg.steps},
+                          key = "bottom right"})
 curves(f1, lin, "cross_min")
 f1:hline(0.98, {label = "0.98", color = "black"})
 local f2 = g:panel(1, 2, {title = "CKA with the predicted kernel (worst hidden layer)", xlabel = "step",
-                          ylabel = "linear CKA", logx = true, yrange = {0, 1.02}, key = "bottom right"})
+                          ylabel = "linear CKA", logx = true, yrange = {0, 1.02}, xrange = {1, cfg.steps},
+                          key = "bottom right"})
 curves(f2, lin, "predicted_min")
 f2:hline(0.95, {label = "0.95", color = "black"})
 local f3 = g:panel(1, 3, {title = "mutual k-NN (k = 10, n = 512), mean over hidden pairs", xlabel = "step",
-                          ylabel = "mutual k-NN", logx = true, yrange = {0, 1.02}, key = "center right"})
+                          ylabel = "mutual k-NN", logx = true, yrange = {0, 1.02}, xrange = {1, cfg.steps},
+                          key = "top left"})
 curves(f3, lin, "mknn")
 local null_mean, null_sd = null_band(f3, lin)
 g:save()
@@ -425,7 +431,8 @@ local mlp = run_all("relu", cfg.mlp_draws, cfg.mlp_steps, cfg.mlp_gd_steps)
 local gm = plot.grid{rows = 1, cols = 3, size = {1800, 560}, out = dir .. "/platonic_mlp.png",
                      title = "ReLU MLPs 3-16-16-3 (view A) vs 3-24-3 (view B)"}
 local m1 = gm:panel(1, 1, {title = "cross-network CKA (worst hidden-layer pair)", xlabel = "step",
-                           ylabel = "linear CKA", logx = true, yrange = {0, 1.02}, key = "bottom right"})
+                           ylabel = "linear CKA", logx = true, yrange = {0, 1.02}, xrange = {1, cfg.mlp_steps},
+                           key = "bottom right"})
 curves(m1, mlp, "cross_min")
 local ma = {"A h1 (16)", "A h2 (16)", "A out (3)"}
 local mb = {"B h1 (24)", "B out (3)"}

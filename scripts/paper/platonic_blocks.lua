@@ -40,9 +40,9 @@ local cfg = report.pick{
   test = {draws = 1, scale = 0.25},
 }
 local OPTIMIZERS = {
-  {name = "SGD (momentum 0.9)", key = "sgd", steps = math.floor(2000 * cfg.scale),
+  {name = "SGD (momentum 0.9)", short = "SGD+momentum", key = "sgd", steps = math.floor(2000 * cfg.scale),
    make = function(params) return optim.sgd(params, {lr = 0.03, momentum = 0.9}) end},
-  {name = "Adam", key = "adam", steps = math.floor(1000 * cfg.scale),
+  {name = "Adam", short = "Adam", key = "adam", steps = math.floor(1000 * cfg.scale),
    make = function(params) return optim.adam(params, {lr = 3e-3}) end},
 }
 
@@ -96,9 +96,9 @@ end
 local dir = report.dir()
 os.execute("mkdir -p '" .. dir .. "'")
 local eval_ids, eval_counts = batch(EVAL_N, tensor.rng(4242))
-local grid = plot.grid{rows = #OPTIMIZERS, cols = 2, size = {1100, 480 * #OPTIMIZERS},
+local grid = plot.grid{rows = #OPTIMIZERS, cols = 2, size = {1200, 500 * #OPTIMIZERS},
                        out = dir .. "/platonic_blocks.png",
-                       title = string.format("Two independently trained %d-block transformers on a counting task: linear CKA of block outputs (tokens as samples), mean of %d draws",
+                       title = string.format("Two independently trained %d-block transformers (counting task): CKA of block outputs, tokens as samples, mean of %d draws",
                                              BLOCKS, cfg.draws)}
 local results, pass, lines = {}, true, {}
 local t0 = os.clock()
@@ -134,10 +134,10 @@ for r, spec in ipairs(OPTIMIZERS) do
   local min_acc = math.huge
   for _, a in ipairs(accs) do min_acc = math.min(min_acc, a) end
   res.min_accuracy = min_acc
-  grid:panel(r, 1, {title = string.format("%s, %d steps: MLP blocks (mean CKA %.2f)", spec.name, spec.steps, res.mlp.mean),
+  grid:panel(r, 1, {title = string.format("%s, %d steps: MLP blocks (mean %.2f)", spec.short, spec.steps, res.mlp.mean),
                     xlabel = "net 2 MLP block", ylabel = "net 1 MLP block"})
       :heatmap(res.mlp.matrix, {xlabels = labels, ylabels = labels, zrange = {0, 1}})
-  grid:panel(r, 2, {title = string.format("%s, %d steps: attention blocks (mean CKA %.2f)", spec.name, spec.steps, res.attn.mean),
+  grid:panel(r, 2, {title = string.format("%s, %d steps: attention blocks (mean %.2f)", spec.short, spec.steps, res.attn.mean),
                     xlabel = "net 2 attention block", ylabel = "net 1 attention block"})
       :heatmap(res.attn.matrix, {xlabels = labels, ylabels = labels, zrange = {0, 1}})
   local function row(v) local s = {}; for i, x in ipairs(v) do s[i] = string.format("%.2f", x) end; return table.concat(s, " ") end

@@ -253,14 +253,14 @@ ops[#ops + 1] = {12, function()
     x:requires_grad()
     local y = x
     for _ = 1, rnd(5) do
-      local r = rnd(5)
-      if r <= 2 then
+      local r = rnd(9)
+      if r <= 4 then
         local u = pick(UNARY)
         y = y[u](y)
-      elseif r == 3 then
+      elseif r <= 6 then
         local b = pick(BINARY)
         y = y[b](y, chance(0.5) and x or view_of(y))
-      elseif r == 4 then
+      elseif r <= 8 then
         y = view_of(y)
       else
         y = y:clone()
@@ -291,10 +291,13 @@ ops[#ops + 1] = {12, function()
 end}
 
 ops[#ops + 1] = {6, function()
-  local sizes = {pick{0, 1, 2, 3}, pick{1, 2, 3}, pick{0, 1, 2}}
+  local sizes = {pick{1, 2, 3}, pick{1, 2, 3}, pick{1, 2}}
+  if chance(0.05) then sizes[rnd(3)] = pick{0, -1, 2^45} end
   local kind = rnd(4)
-  local input = chance(0.7) and fresh_tensor() or tensor.randn(pick{1, 2, 3}, sizes[1])
+  local input = chance(0.3) and fresh_tensor() or nil
+  local rows = pick{0, 1, 2, 3}
   return "nn/optim", function()
+    input = input or view_of(tensor.randn(rows, sizes[1]))
     local net = nn.mlp{sizes[1], sizes[2], sizes[3], act = pick{"relu", "tanh", "gelu"}, rng = tensor.rng(1)}
     local params = net:parameters()
     local opt
@@ -402,6 +405,9 @@ local function run_ops()
     end, "", 1000)
     local res = table.pack(pcall(fn))
     debug.sethook()
+    if VERBOSE then
+      io.stderr:write("  -> ", res[1] and "ok" or ("error: " .. tostring(res[2]):sub(1, 160)), "\n")
+    end
     if res[1] then
       counts.ok = counts.ok + 1
       for j = 2, res.n do keep(res[j]) end
