@@ -391,8 +391,12 @@ entro_backward_fn entro_double_backward(const entro_node *n) {
     {"softmax", d_softmax}, {"log_softmax", d_softmax}, {"cross_entropy", d_class},
     {"nll", d_class}, {"mse", d_regress},
   };
+  /* ops whose ordinary backward is already written with differentiable views */
+  static const char *const self_differentiable[] = {"narrow", "select", "embed", "cat", "stack"};
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (!strcmp(n->name, table[i].name)) return table[i].fn;
+  for (size_t i = 0; i < sizeof self_differentiable / sizeof self_differentiable[0]; i++)
+    if (!strcmp(n->name, self_differentiable[i])) return n->backward;
   for (int op = 0; op < EU_NUNARY; op++)
     if (!strcmp(n->name, entro_unop_names[op])) return d_unary;
   if ((!strcmp(n->name, "sum") || !strcmp(n->name, "mean")) && n->saved[0] == NULL) return d_sum_mean;

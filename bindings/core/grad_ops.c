@@ -410,19 +410,39 @@ entro_tensor *entro_f_matmul(entro_tensor *a, entro_tensor *b) {
 
 /* ---- views ---- */
 
-/* Scatters g into zeros of the input's shape through the same view. k: [0] kind (0
- * narrow, 1 select), [1] dim, [2] start/index, [3] len, [4..] input shape. */
-static int bw_subview(entro_node *n, const entro_tensor *g, entro_tensor **din) {
+/* The adjoint of narrow and select: g placed into zeros of `shape` through that view. It is
+ * an op of its own, recorded like any other, so narrow and select (whose backward it is)
+ * have second derivatives too; its own backward is the view again. k: [0] kind (0 narrow,
+ * 1 select), [1] dim, [2] start or index, [3] length. */
+static int bw_embed(entro_node *n, const entro_tensor *g, entro_tensor **din) {
   const int64_t *k = n->k;
-  entro_tensor *z = entro_tensor_zeros((int)k[4], k + 5);
-  if (!z) return entro_errcode();
-  entro_tensor *v = k[0] == 0 ? entro_tensor_narrow(z, (int)k[1], k[2], k[3])
-                              : entro_tensor_select(z, (int)k[1], k[2]);
+  entro_tensor *gg = (entro_tensor *)g;
+  return give(din, 0, k[0] == 0 ? entro_f_narrow(gg, (int)k[1], k[2], k[3])
+                                 : entro_f_select(gg, (int)k[1], k[2]));
+}
+
+entro_tensor *entro_f_embed(entro_tensor *g, int kind, int dim, int64_t start, int64_t len,
+                            int ndim, const int64_t *shape) {
+  entro_tensor *z = entro_tensor_zeros(ndim, shape);
+  if (!z) return NULL;
+  entro_tensor *v = kind == 0 ? entro_tensor_narrow(z, dim, start, len)
+                              : entro_tensor_select(z, dim, start);
   int st = v ? entro_tensor_copy(v, g) : entro_errcode();
   entro_tensor_release(v);
-  if (st) { entro_tensor_release(z); return st; }
-  din[0] = z;
-  return OK;
+  if (st) { entro_tensor_release(z); return NULL; }
+  if (!entro_should_record(g, NULL)) return z;
+  if ((z = entro_record(z, "embed", bw_embed, 1, &g, NULL, NULL))) {
+    int64_t *k = z->grad_fn->k;
+    k[0] = kind; k[1] = dim; k[2] = start; k[3] = len;
+  }
+  return z;
+}
+
+/* k: [0] kind, [1] dim, [2] start/index, [3] len, [4..] the input's shape */
+static int bw_subview(entro_node *n, const entro_tensor *g, entro_tensor **din) {
+  const int64_t *k = n->k;
+  return give(din, 0, entro_f_embed((entro_tensor *)g, (int)k[0], (int)k[1], k[2], k[3],
+                                    (int)k[4], k + 5));
 }
 
 static entro_tensor *record_subview(entro_tensor *r, entro_tensor *a, int kind, int dim,
@@ -564,7 +584,8 @@ static int bw_join(entro_node *n, const entro_tensor *g, entro_tensor **din) {
   for (int i = 0; i < n->n_in; i++) {
     int64_t len = n->k[1] ? 1 : ((const int64_t *)n->aux)[i];
     if (entro_node_wants(n, i)) {
-      entro_tensor *v = n->k[1] ? entro_tensor_select(g, dim, i) : entro_tensor_narrow(g, dim, at, len);
+      entro_tensor *gg = (entro_tensor *)g;   /* differentiable views: see double_backward.c */
+      entro_tensor *v = n->k[1] ? entro_f_select(gg, dim, i) : entro_f_narrow(gg, dim, at, len);
       if (give(din, i, v)) return entro_errcode();
     }
     at += len;

@@ -25,6 +25,9 @@ entro_tensor *entro_f_matmul(entro_tensor *a, entro_tensor *b);
 /* views */
 entro_tensor *entro_f_narrow(entro_tensor *a, int dim, int64_t start, int64_t len);
 entro_tensor *entro_f_select(entro_tensor *a, int dim, int64_t index);
+/* The adjoint of narrow (kind 0) / select (kind 1): g placed into zeros of shape. */
+entro_tensor *entro_f_embed(entro_tensor *g, int kind, int dim, int64_t start, int64_t len,
+                            int ndim, const int64_t *shape);
 entro_tensor *entro_f_permute(entro_tensor *a, const int *perm);
 entro_tensor *entro_f_transpose(entro_tensor *a, int d0, int d1);
 entro_tensor *entro_f_reshape(entro_tensor *a, int ndim, const int64_t *shape, int copy_ok);

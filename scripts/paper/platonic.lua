@@ -337,7 +337,7 @@ curves(f2, lin, "predicted_min")
 f2:hline(0.95, {label = "0.95", color = "black"})
 local f3 = g:panel(1, 3, {title = "mutual k-NN (k = 10, n = 512), mean over hidden pairs", xlabel = "step",
                           ylabel = "mutual k-NN", logx = true, yrange = {0, 1.02}, xrange = {1, cfg.steps},
-                          key = "top left"})
+                          key = "bottom right opaque"})
 curves(f3, lin, "mknn")
 local null_mean, null_sd = null_band(f3, lin)
 g:save()
