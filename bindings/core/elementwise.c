@@ -305,6 +305,7 @@ int entro_tensor_copy(entro_tensor *dst, const entro_tensor *src) {
   entro_iter it;
   const entro_tensor *ops[2] = {dst, src};
   entro_iter_prepare(&it, dst->ndim, dst->shape, 2, ops);
+  it.serial = dst->st == src->st;   /* overlapping copies need memmove's one pass */
   return entro_iter_run(&it, copy_inner, NULL, "copy");
 }
 

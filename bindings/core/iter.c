@@ -2,6 +2,7 @@
 #include <string.h>
 #include "iter.h"
 #include "interrupt.h"
+#include "parallel.h"
 
 void entro_broadcast_strides(const entro_tensor *t, int ndim, const int64_t *shape, int64_t *st) {
   int lead = ndim - t->ndim;
@@ -15,6 +16,7 @@ void entro_iter_prepare(entro_iter *it, int ndim, const int64_t *shape, int nop,
                         const entro_tensor *const *ops) {
   int64_t st[ENTRO_ITER_MAXOP][ENTRO_MAXDIM];
   it->nop = nop;
+  it->serial = 0;
   it->numel = 1;
   for (int i = 0; i < ndim; i++) it->numel *= shape[i];
   /* the common case, every operand contiguous in exactly this shape: one flat run */
@@ -56,6 +58,22 @@ void entro_iter_prepare(entro_iter *it, int ndim, const int64_t *shape, int nop,
   memcpy(it->shape, sh, (size_t)n * sizeof *sh);
 }
 
+/* One flat run split by index range (parallel.h). */
+typedef struct {
+  entro_inner_fn fn;
+  void *ctx;
+  int nop;
+  double *base[ENTRO_ITER_MAXOP];
+  const int64_t *s;
+} run_ctx;
+
+static void run_range(void *c, int64_t lo, int64_t hi) {
+  run_ctx *rc = c;
+  double *p[ENTRO_ITER_MAXOP];
+  for (int k = 0; k < rc->nop; k++) p[k] = rc->base[k] + lo * rc->s[k];
+  if (hi > lo) rc->fn(rc->ctx, hi - lo, p, rc->s);
+}
+
 int entro_iter_run(entro_iter *it, entro_inner_fn fn, void *ctx, const char *opname) {
   if (it->numel == 0) return ENTRO_OK;
   int nd = it->ndim, nop = it->nop;
@@ -63,14 +81,16 @@ int entro_iter_run(entro_iter *it, entro_inner_fn fn, void *ctx, const char *opn
   int64_t s[ENTRO_ITER_MAXOP];
   for (int k = 0; k < nop; k++) s[k] = it->stride[k][nd - 1];
   if (nd == 1) {
-    /* one run: split it so Ctrl-C is seen within a fraction of a second */
+    /* one run: split it so Ctrl-C is seen within a fraction of a second, and each piece
+     * over the cores (memory-bound loops reach the machine's bandwidth, not one core's) */
     const int64_t chunk = (int64_t)1 << 22;
-    double *p[ENTRO_ITER_MAXOP];
+    run_ctx rc = {fn, ctx, nop, {0}, s};
     for (int64_t off = 0; off < inner; off += chunk) {
       if (entro_check_interrupt(opname)) return ENTRO_EINTR;
       int64_t len = inner - off < chunk ? inner - off : chunk;
-      for (int k = 0; k < nop; k++) p[k] = it->base[k] + off * s[k];
-      fn(ctx, len, p, s);
+      for (int k = 0; k < nop; k++) rc.base[k] = it->base[k] + off * s[k];
+      if (it->serial) run_range(&rc, 0, len);
+      else entro_parallel_for(len, run_range, &rc);
     }
     return ENTRO_OK;
   }

@@ -15,6 +15,7 @@ typedef struct {
   int64_t stride[ENTRO_ITER_MAXOP][ENTRO_MAXDIM];
   double *base[ENTRO_ITER_MAXOP];
   int64_t numel;
+  int serial;   /* set after prepare when the kernel keeps state (a generator): one thread */
 } entro_iter;
 
 typedef void (*entro_inner_fn)(void *ctx, int64_t n, double **p, const int64_t *s);

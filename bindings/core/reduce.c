@@ -17,15 +17,18 @@ static double run_sum(const double *x, int64_t n, int64_t s) {
     int64_t h = n / 16 * 8;
     return run_sum(x, h, s) + run_sum(x + h * s, n - h, s);
   }
-  double acc[8] = {0};
+  /* eight scalar accumulators: kept in registers (an array of them went through the stack) */
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
   int64_t i = 0;
   if (s == 1) {
-    for (; i + 8 <= n; i += 8)
-      for (int k = 0; k < 8; k++) acc[k] += x[i + k];
+    for (; i + 8 <= n; i += 8) {
+      a0 += x[i]; a1 += x[i + 1]; a2 += x[i + 2]; a3 += x[i + 3];
+      a4 += x[i + 4]; a5 += x[i + 5]; a6 += x[i + 6]; a7 += x[i + 7];
+    }
   }
   double t = 0;
   for (; i < n; i++) t += x[i * s];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + t;
+  return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + t;
 }
 
 /* Reduces one strided run of n > 0 elements (n == 0 only for sum/mean/prod/norm). */
@@ -236,6 +239,7 @@ entro_tensor *entro_reduce_dim(int op, entro_tensor *out, const entro_tensor *a,
     entro_iter it;
     const entro_tensor *ops[2] = {r, a};
     entro_iter_prepare(&it, a->ndim, a->shape, 2, ops);
+    it.serial = 1;   /* the output accumulates (stride 0): one thread */
     status = entro_iter_run(&it, add_into_inner, NULL, name);
     if (!status && op == ER_MEAN) {
       entro_tensor *m = entro_affine(r, r, 1.0 / (double)len, 0);
@@ -335,6 +339,7 @@ entro_tensor *entro_sum_to_shape(const entro_tensor *a, int ndim, const int64_t 
   entro_iter it;
   const entro_tensor *ops[2] = {r, a};
   entro_iter_prepare(&it, a->ndim, a->shape, 2, ops);
+  it.serial = 1;   /* the output accumulates (stride 0): one thread */
   if (entro_iter_run(&it, add_into_inner, NULL, "sum_to_shape")) {
     entro_tensor_release(r);
     return NULL;

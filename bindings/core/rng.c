@@ -114,6 +114,7 @@ static int fill(entro_tensor *t, fill_ctx *c, const char *op) {
   const entro_tensor *ops[1] = {t};
   /* keep the logical order: do not let the walker reorder dims (it never does) */
   entro_iter_prepare(&it, t->ndim, t->shape, 1, ops);
+  it.serial = 1;   /* one stream, in index order */
   return entro_iter_run(&it, fill_inner, c, op);
 }
 

@@ -7,6 +7,7 @@
 #include "lentro.h"
 #include "lstdlib.h"
 #include "../core/blas.h"
+#include "../core/parallel.h"
 
 /* Loader for one embedded stdlib module: upvalue 1 is its index in entro_stdlib. */
 static int load_embedded(lua_State *L) {
@@ -48,6 +49,7 @@ static int l_blas(lua_State *L) {
   lua_pushstring(L, entro_blas.get_corename()); lua_setfield(L, -2, "core");
   lua_pushstring(L, entro_blas.get_config()); lua_setfield(L, -2, "config");
   lua_pushinteger(L, entro_blas.get_num_threads()); lua_setfield(L, -2, "threads");
+  lua_pushinteger(L, entro_parallel_threads()); lua_setfield(L, -2, "elementwise_threads");
   const char *c = entro_blas_chosen_coretype();
   if (c) { lua_pushstring(L, c); lua_setfield(L, -2, "coretype_set_by_entro"); }
   return 1;
@@ -58,6 +60,7 @@ static int l_set_threads(lua_State *L) {
   if (n < 1 || n > 1024) return luaL_error(L, "set_threads: %d threads is not a sensible count", (int)n);
   if (entro_blas_init()) return lt_error(L);
   entro_blas.set_num_threads((int)n);
+  entro_parallel_set_threads((int)n);   /* and entro's own elementwise kernels */
   return 0;
 }
 

@@ -21,9 +21,14 @@ int lt_error(lua_State *L) {
  * mode, tensors that survived a minor collection are only freed by a major one. */
 static int64_t full_gc_at = (int64_t)64 << 20;
 
+static int64_t owed;   /* bytes not yet reported, under a kilobyte */
+
 void lt_account(lua_State *L) {
-  int64_t fresh = entro_mem_take_fresh();
-  if (fresh > 0) lua_gc(L, LUA_GCSTEP, (int)(fresh / 1024 + 1));
+  owed += entro_mem_take_fresh();
+  if (owed >= 1024) {
+    lua_gc(L, LUA_GCSTEP, (int)(owed / 1024));
+    owed %= 1024;
+  }
   if (entro_mem_live() > full_gc_at) {
     lua_gc(L, LUA_GCCOLLECT);
     int64_t live = entro_mem_live();
@@ -46,13 +51,22 @@ void lt_push(lua_State *L, entro_tensor *t) {
   lt_account(L);
 }
 
+/* The metatable's address in the state that opened the module last: comparing addresses
+ * is the fast test; a state where it differs (several states in one process) falls back to
+ * the registry compare. */
+static const void *tensor_mt;
+
 /* The box at idx if it is a tensor userdata, else NULL. */
 static lt_box *box_at(lua_State *L, int idx) {
   lt_box *b = lua_touserdata(L, idx);
   if (!b || !lua_getmetatable(L, idx)) return NULL;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &TENSOR_MT_KEY);
-  int same = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
+  int same = lua_topointer(L, -1) == tensor_mt;
+  if (!same) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &TENSOR_MT_KEY);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
   return same ? b : NULL;
 }
 
@@ -624,6 +638,7 @@ int luaopen_entro_tensor(lua_State *L) {
   int mt = lua_gettop(L);
   lua_pushvalue(L, mt);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &TENSOR_MT_KEY);
+  tensor_mt = lua_topointer(L, mt);
   lua_newtable(L);                              /* methods */
   int meth = lua_gettop(L);
   luaL_setfuncs(L, methods, 0);

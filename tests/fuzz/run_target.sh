@@ -20,9 +20,9 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
   -artifact_prefix="$findings/" -print_final_stats=1 "$work" $seeds >"$log" 2>&1
 status=$?
 runs=$(grep -E '^stat::number_of_executed_units' "$log" | sed -E 's/.*: *//')
-cov=$(grep -E '#[0-9]+ *DONE' "$log" | tail -n 1 | sed -E 's/.*(cov: [0-9]+ ft: [0-9]+).*/\1/')
+cov=$(grep -E 'DONE +cov:' "$log" | tail -n 1 | sed -E 's/.*(cov: [0-9]+ ft: [0-9]+ corp: [0-9]+).*/\1/')
 if [ "$status" -eq 0 ]; then
-  echo "fuzz $name: ${runs:-?} executions in ${secs}s, no findings (${cov:-})"
+  echo "fuzz $name: ${runs:-?} executions in ${secs}s, no findings${cov:+ ($cov)}"
   echo "1 passed, 0 failed"
 else
   tail -n 40 "$log"

@@ -367,6 +367,103 @@ ops[#ops + 1] = {2, function()
   end, {t}
 end}
 
+-- A leaf written in place (under no_grad) after an op saved it, then backward; a tensor
+-- closed while a graph holds it; a view of a leaf written in place.
+ops[#ops + 1] = {4, function()
+  local x = fresh_tensor()
+  local how = rnd(4)
+  return "stale graph", function()
+    x = x.is_leaf and x or x:detach()
+    x:requires_grad()
+    local y = (x * x):sum()
+    if how == 1 then tensor.no_grad(function() x:mul_(2) end)
+    elseif how == 2 then tensor.no_grad(function() view_of(x):fill_(pick(SPECIAL) + 0.0) end)
+    elseif how == 3 then x:close()
+    else view_of(x):add_(1) end   -- refused: a leaf that requires grad
+    if tensor.is_tensor(y) then y:backward() end
+    return x.grad
+  end, {x}
+end}
+
+-- Layers beyond the MLP, on inputs of random shapes.
+ops[#ops + 1] = {4, function()
+  local dim, heads = pick{1, 2, 4}, pick{1, 2, 3}
+  local which = rnd(5)
+  local x = chance(0.5) and fresh_tensor() or nil
+  local shape = {pick{0, 1, 2}, pick{1, 3}, dim}
+  return "layers", function()
+    local g = tensor.rng(7)
+    local m
+    if which == 1 then m = nn.SelfAttention(dim, heads, {rng = g, causal = chance(0.5)})
+    elseif which == 2 then m = nn.TransformerBlock(dim, heads, {rng = g})
+    elseif which == 3 then m = nn.LayerNorm(dim)
+    elseif which == 4 then m = nn.Embedding(pick{1, 5}, dim, {rng = g})
+    else m = nn.Residual(nn.Linear(dim, dim, {rng = g})) end
+    local input = x or (which == 4 and tensor.tensor{1, 2, 5} or tensor.randn(shape))
+    local y = m(input)
+    if tensor.is_tensor(y) and y:numel() > 0 then y:sum():backward() end
+    return y
+  end, {x}
+end}
+
+-- State dictionaries and loader states, damaged: a value or an error, and a refused load
+-- leaves the object working.
+ops[#ops + 1] = {4, function()
+  local which = rnd(3)
+  local junk = {pick(SMALL), pick(STRINGS), some_table(), some_tensor()}
+  return "load state", function()
+    local net = nn.mlp{2, 3, 1, rng = tensor.rng(1)}
+    local opt = optim.adam(net:parameters(), {lr = 0.01})
+    net(tensor.ones(4, 2)):sum():backward()
+    opt:step()
+    local sd
+    if which == 1 then sd = opt:state_dict() elseif which == 2 then sd = net:state_dict()
+    else
+      local ld = data.loader(tensor.ones(6, 2), {batch = 2, steps = 5, rng = tensor.rng(2), progress = false})
+      ld()
+      sd = ld:state()
+      local function damage(t, depth)
+        for k, v in pairs(t) do
+          if type(v) == "table" and depth < 3 and chance(0.5) then damage(v, depth + 1)
+          elseif chance(0.3) then t[k] = pick(junk) end
+        end
+      end
+      damage(sd, 0)
+      pcall(ld.set_state, ld, sd)
+      return ld()
+    end
+    for k in pairs(sd) do if chance(0.3) then sd[k] = pick(junk) end end
+    if chance(0.3) then sd[pick(STRINGS)] = pick(junk) end
+    local target = which == 1 and opt or net
+    pcall(target.load_state_dict, target, sd)
+    net(tensor.ones(4, 2)):sum():backward()
+    opt:step()
+    return net(tensor.ones(1, 2))
+  end, {}
+end}
+
+-- Checkpoints of random things, and damaged checkpoint files.
+local ckdir = os.tmpname()
+os.remove(ckdir)
+os.execute("mkdir -p '" .. ckdir .. "'")
+ops[#ops + 1] = {2, function()
+  local extra = chance(0.5) and some_table() or some_arg()
+  local cut = rnd(200)
+  return "checkpoint", function()
+    local path = ckdir .. "/ck"
+    local net = nn.mlp{2, 2, rng = tensor.rng(3)}
+    entro.checkpoint(path, {net = net, rng = tensor.rng(4), step = 3, extra = extra})
+    local f = assert(io.open(path, "rb"))
+    local bytes = f:read("a")
+    f:close()
+    local i = math.min(cut, #bytes)
+    f = assert(io.open(path, "wb"))
+    f:write(chance(0.5) and bytes:sub(1, i) or bytes:sub(1, i - 1) .. string.char(rnd(256) - 1) .. bytes:sub(i + 1))
+    f:close()
+    return entro.restore(path, {net = net, rng = tensor.rng(5)})
+  end, {extra}
+end}
+
 local TOTAL = 0
 for _, o in ipairs(ops) do TOTAL = TOTAL + o[1] end
 local function pick_op()
@@ -455,6 +552,7 @@ test(string.format("%d random API operations: values or errors, no leak (seed %d
   end
   eq(after, before, "tensor bytes alive after dropping everything")
 end)
+os.execute("rm -rf '" .. ckdir .. "'")
 
 ---------------------------------------------------------------------------------------------
 -- the file readers, on the fuzz corpus and regressions and on mutations of them
