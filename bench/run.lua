@@ -101,6 +101,133 @@ workload{name = "get_10", unit = "ns/call", what = "a:get(1)", torch_what = "a[0
     return function(n) for _ = 1, n do local _ = a:get(1) end end
   end}
 
+-- Issue 8: training and diagnostics as a user writes them. Training steps count storages
+-- from malloc per step (target 0 after warm-up: `step = true`); `target` is the goal for
+-- entro/torch; the warm-up is longer than one call because entro's storage cache fills as
+-- the collector paces itself (mid: about 80 steps; see bench/README.md).
+
+-- Σ in·out over an MLP's layers, from the first layer on (from = 1) or after it (from = 2)
+local function sum_in_out(sizes, from)
+  local s = 0
+  for i = from, #sizes - 1 do s = s + sizes[i] * sizes[i + 1] end
+  return s
+end
+
+-- A ReLU MLP of these sizes, a batch X of B rows and targets Y (1-based class labels for
+-- cross-entropy, N(0, 1) for mse), SGD with lr = 0.01.
+local function mlp_setup(sizes, B, loss)
+  local g = tensor.rng(1)
+  local spec = {act = "relu", rng = g}
+  for i, s in ipairs(sizes) do spec[i] = s end
+  local net = nn.mlp(spec)
+  local X = g:randn(B, sizes[1])
+  local Y = loss == "mse" and g:randn(B, sizes[#sizes]) or g:randint(1, sizes[#sizes], B)
+  return net, X, Y, optim.sgd(net:parameters(), {lr = 0.01}), nn[loss]
+end
+
+local function mlp_step(sizes, B, loss)
+  return function()
+    local net, X, Y, opt, loss_fn = mlp_setup(sizes, B, loss)
+    return function(n)
+      for _ = 1, n do
+        local l = loss_fn(net(X), Y)
+        opt:zero_grad(); l:backward(); opt:step()
+      end
+    end
+  end
+end
+
+local TINY, MID, WIDE = {10, 32, 32, 1}, {784, 256, 256, 10}, {784, 1024, 1024, 10}
+workload{name = "mlp_tiny_step", unit = "us/step", warmup = 200, step = true, target = 0.1,
+  what = "SGD step, MLP 10-32-32-1 ReLU, batch 16, nn.mse",
+  torch_what = "the same step (nn.Sequential, F.mse_loss, optim.SGD)",
+  entro = mlp_step(TINY, 16, "mse")}
+workload{name = "mlp_mid_step", unit = "us/step", warmup = 100, step = true, target = 0.8,
+  what = "SGD step, MLP 784-256-256-10 ReLU, batch 128, nn.cross_entropy",
+  torch_what = "the same step (F.cross_entropy)",
+  entro = mlp_step(MID, 128, "cross_entropy")}
+-- grad_norms logged every step: the same step plus mon:record; its overhead over
+-- mlp_mid_step is taken round by round (the two run back to back)
+workload{name = "mlp_mid_monitor", unit = "us/step", warmup = 100, step = true, torch = false,
+  overhead_of = "mlp_mid_step", target_overhead = 5,
+  what = "mlp_mid_step + diag.monitor(net, {every = 1, 'grad_norms'}):record(step)",
+  entro = function()
+    local net, X, Y, opt, loss_fn = mlp_setup(MID, 128, "cross_entropy")
+    local mon, step = diag.monitor(net, {every = 1, "grad_norms"}), 0
+    return function(n)
+      for _ = 1, n do
+        local l = loss_fn(net(X), Y)
+        opt:zero_grad(); l:backward()
+        step = step + 1
+        mon:record(step)
+        opt:step()
+      end
+    end
+  end}
+-- flops a step needs: forward 2·B·Σ in·out, dW the same, dX for every layer but the first
+-- (the input needs no gradient; neither side computes it); roofline = this rate over the
+-- OpenBLAS dgemm 1024² rate measured by cref in the same round
+workload{name = "mlp_wide_step", unit = "us/step", warmup = 20, step = true, target = 0.9,
+  work = 2 * 256 * (2 * sum_in_out(WIDE, 1) + sum_in_out(WIDE, 2)),
+  ref = "dgemm:1024", ref_work = 2 * 1024 ^ 3, target_roofline = 70,
+  what = "SGD step, MLP 784-1024-1024-10 ReLU, batch 256, nn.cross_entropy",
+  torch_what = "the same step (F.cross_entropy)",
+  entro = mlp_step(WIDE, 256, "cross_entropy")}
+
+-- One epoch of Fashion-MNIST's 60000 training images (read once, kept for later rounds);
+-- the setup warms up with 20 steps, then one epoch is timed (warmup = 0, calls = 1).
+local fmnist
+workload{name = "fmnist_epoch", unit = "s/epoch", warmup = 0, calls = 1, target = 0.7,
+  what = "1 epoch of Fashion-MNIST (60000x784), MLP 784-256-10 ReLU, batch 128, " ..
+         "SGD lr 0.05 momentum 0.9, data.loader shuffling",
+  torch_what = "the same (data from the IDX files by gzip+numpy; randperm + index batches)",
+  entro = function()
+    fmnist = fmnist or {data.fashion_mnist{split = "train"}}
+    local X, Y, g = fmnist[1], fmnist[2], tensor.rng(1)
+    local net = nn.mlp{784, 256, 10, act = "relu", rng = g}
+    local opt = optim.sgd(net:parameters(), {lr = 0.05, momentum = 0.9})
+    local function train(how)
+      how.batch, how.rng, how.progress = 128, g, false
+      for _, xb, yb in data.loader(X, Y, how) do
+        local l = nn.cross_entropy(net(xb), yb)
+        opt:zero_grad(); l:backward(); opt:step()
+      end
+    end
+    train{steps = 20}
+    return function(n) train{epochs = n} end
+  end}
+
+-- Top Hessian eigenvalue: 20 Lanczos iterations = 20 exact HVPs (double backward); the
+-- setup warms up with maxiter = 2. torch: the same Lanczos, HVPs as in PyHessian.
+workload{name = "hessian_top", unit = "s/call", warmup = 0, calls = 1, target = 0.7,
+  what = "diag.sharpness(loss_fn, params, {maxiter = 20}), MLP 784-256-256-10, batch 1024, " ..
+         "cross-entropy",
+  torch_what = "20-step Lanczos (full reorthogonalisation), HVPs by autograd.grad(grads, " ..
+               "params, grad_outputs=v) on grads taken once with create_graph=True",
+  entro = function()
+    local net, X, Y = mlp_setup(MID, 1024, "cross_entropy")
+    local function loss_fn() return nn.cross_entropy(net(X), Y) end
+    local params, g = net:parameters(), tensor.rng(2)
+    diag.sharpness(loss_fn, params, {maxiter = 2, rng = g})
+    return function(n)
+      for _ = 1, n do diag.sharpness(loss_fn, params, {maxiter = 20, rng = g}) end
+    end
+  end}
+
+workload{name = "cka_2048x256", unit = "ms/call", target = 1.0,
+  what = "diag.cka(X, Y), linear, two 2048x256 matrices",
+  torch_what = "numpy: centre, |Yc^T Xc|_F^2 / (|Xc^T Xc|_F |Yc^T Yc|_F)",
+  entro = function()
+    local X, Y = randn(2048, 256), tensor.rng(2):randn(2048, 256)
+    return function(n) for _ = 1, n do diag.cka(X, Y) end end
+  end}
+workload{name = "mknn_1024x256", unit = "ms/call",
+  what = "diag.mutual_knn(X, Y, {k = 10}), two 1024x256 matrices",
+  torch_what = "normalise rows, X X^T, diagonal -inf, topk, intersection",
+  entro = function()
+    local X, Y = randn(1024, 256), tensor.rng(2):randn(1024, 256)
+    return function(n) for _ = 1, n do diag.mutual_knn(X, Y, {k = 10}) end end
+  end}
 if ONLY then
   local kept = {}
   for _, w in ipairs(W) do if w.name:match(ONLY) then kept[#kept + 1] = w end end
@@ -117,11 +244,13 @@ local function timed(run, n)
   return clock() - t0
 end
 
--- One sample: seconds per call, calls, storages taken from malloc per call.
-local function sample(run)
-  run(1)
-  local n = 1
-  while timed(run, n) < MIN_TIME do n = n * 2 end
+-- One sample: seconds per call, calls, storages taken from malloc per call. Warm-up: w.warmup
+-- calls (default 1), then, unless w.calls fixes the count, doubling the calls until a sample
+-- lasts MIN_TIME.
+local function sample(run, w)
+  run(w.warmup or 1)
+  local n = w.calls or 1
+  while not w.calls and timed(run, n) < MIN_TIME do n = n * 2 end
   local a0 = allocs()
   local t = timed(run, n)
   return t / n, n, (allocs() - a0) / n
@@ -164,7 +293,9 @@ end
 local function names_for(side)
   local list, seen = {}, {}
   for _, w in ipairs(W) do
-    local key = (side == "torch" and w.entro and w.torch ~= false and w.name)
+    -- torch_ref.py takes NAME:WARMUP:CALLS (CALLS 0: doubling to MIN_TIME)
+    local key = (side == "torch" and w.entro and w.torch ~= false
+                 and string.format("%s:%d:%d", w.name, w.warmup or 1, w.calls or 0))
                 or (side == "ref" and w.ref)
     if key and not seen[key] then list[#list + 1], seen[key] = key, true end
   end
@@ -174,7 +305,7 @@ end
 local function run_entro()
   for _, w in ipairs(W) do
     if w.entro then
-      local s, _, a = sample(w.entro())
+      local s, _, a = sample(w.entro(), w)
       record(w.name, "entro", s)
       allocs_per_call[w.name] = math.max(allocs_per_call[w.name] or 0, a)
       collectgarbage()
@@ -259,11 +390,12 @@ local function stats(xs)
   return {median = med, min = s[1], max = s[n], n = n}
 end
 
--- The figure in the workload's unit from seconds per call.
+-- The figure in the workload's unit from seconds per call: a time, or a rate from w.work.
+local PER_SECOND = {["ns/call"] = 1e9, ["us/step"] = 1e6, ["ms/call"] = 1e3, ["s/call"] = 1,
+                    ["s/epoch"] = 1}
 local function value(w, secs)
-  if w.unit == "ns/call" then return secs * 1e9 end
-  if w.unit == "GFLOP/s" then return w.work / secs / 1e9 end
-  return w.work / secs / 1e9   -- GB/s
+  if PER_SECOND[w.unit] then return secs * PER_SECOND[w.unit] end
+  return w.work / secs / 1e9   -- GFLOP/s or GB/s
 end
 
 local function fmt(v) return v >= 100 and string.format("%.0f", v) or string.format("%.3g", v) end
@@ -290,13 +422,63 @@ local function cpuinfo()
   return model, ncpu, avx512
 end
 
-local rows = {}
+-- How the C reference's figure is shown: in the row's unit, or as its own GFLOP/s when it
+-- does other work than the row (w.ref_work flops per call)
+local function ref_w(w) return w.ref_work and {unit = "GFLOP/s", work = w.ref_work} or w end
+
+-- Per-round quotients a[i] / b[i] of two sides' samples (taken in the same round).
+local function paired(a, b)
+  local q = {}
+  for i = 1, math.min(a and #a or 0, b and #b or 0) do q[i] = a[i] / b[i] end
+  return stats(q)
+end
+
+local rows, by_name = {}, {}
 for _, w in ipairs(W) do
   local s = samples[w.name] or {}
-  local row = {w = w, entro = stats(s.entro), torch = stats(s.torch), ref = stats(s.ref)}
+  local row = {w = w, entro = stats(s.entro), torch = stats(s.torch), ref = stats(s.ref),
+               rounds_ratio = paired(s.entro, s.torch)}
   if row.entro and row.torch then row.ratio = row.entro.median / row.torch.median end
-  if row.entro and row.ref then row.pct = 100 * row.ref.median / row.entro.median end
-  rows[#rows + 1] = row
+  -- the C reference's rate over entro's; w.ref_work when the reference does other work
+  -- (the wide MLP step against dgemm: the fraction of the dgemm roofline)
+  if row.entro and row.ref then
+    row.pct = 100 * row.ref.median / row.entro.median * (w.ref_work and w.work / w.ref_work or 1)
+  end
+  if w.overhead_of and samples[w.overhead_of] then
+    row.overhead = paired(s.entro, samples[w.overhead_of].entro)
+  end
+  rows[#rows + 1], by_name[w.name] = row, row
+end
+
+-- The issue-8 targets, one line each: {row, what, figure, target text, met}.
+local checks = {}
+for _, r in ipairs(rows) do
+  local w = r.w
+  local function check(what, figure, target, met)
+    checks[#checks + 1] = {w.name, what, figure, target, met == nil and "not measured"
+                           or (met and "met" or "MISSED")}
+  end
+  if w.target then
+    local q = r.rounds_ratio
+    check("entro/torch", r.ratio and string.format("%.2f [%.2f-%.2f]", r.ratio, q.min, q.max) or "-",
+          string.format("<= %g", w.target), r.ratio and r.ratio <= w.target)
+  end
+  if w.target_roofline then
+    check("% of dgemm peak", r.pct and string.format("%.0f%%", r.pct) or "-",
+          string.format(">= %g%%", w.target_roofline), r.pct and r.pct >= w.target_roofline)
+  end
+  if w.target_overhead then
+    local o = r.overhead
+    local m = o and 100 * (o.median - 1)
+    check("logging overhead", o and string.format("%.1f%% [%.1f-%.1f]", m, 100 * (o.min - 1),
+                                                  100 * (o.max - 1)) or "-",
+          string.format("<= %g%%", w.target_overhead), m and m <= w.target_overhead)
+  end
+  if w.step then
+    local a = allocs_per_call[w.name]
+    check("storages malloc'd per step", a and string.format("%.3g", a) or "-", "0",
+          a and a == 0)
+  end
 end
 
 local model, ncpu, avx512 = cpuinfo()
@@ -335,14 +517,23 @@ out("%s", head)
 out("%s", string.rep("-", #head))
 for _, r in ipairs(rows) do
   local w = r.w
+  local ref = cell(ref_w(w), r.ref) .. (w.ref_work and r.ref and " GF/s" or "")
   out("%-16s %-8s %-22s %-22s %11s  %-22s %6s %7s", w.name, w.unit, cell(w, r.entro),
-      cell(w, r.torch), r.ratio and string.format("%.2f", r.ratio) or "-", cell(w, r.ref),
+      cell(w, r.torch), r.ratio and string.format("%.2f", r.ratio) or "-", ref,
       r.pct and string.format("%.0f", r.pct) or "-",
       allocs_per_call[w.name] and string.format("%.3g", allocs_per_call[w.name]) or "-")
 end
 out("")
 out("allocs = storages entro took from malloc per call during the timed sample (max over rounds)")
+if by_name.mlp_wide_step then
+  out("mlp_wide_step: %% of C = its flop rate over OpenBLAS dgemm 1024^2's (the roofline)")
+end
 out("")
+if #checks > 0 then
+  out("targets (issue 8): median [min-max over rounds of the per-round figure]")
+  for _, c in ipairs(checks) do out("  %-16s %-27s %-24s %-8s %s", c[1], c[2], c[3], c[4], c[5]) end
+  out("")
+end
 out("workloads:")
 for _, w in ipairs(W) do
   out("  %-16s entro: %s%s", w.name, w.what,
@@ -361,7 +552,7 @@ local columns = {"workload", "unit", "work", "entro_median_s", "entro_min_s", "e
                  "torch_median_s", "torch_min_s", "torch_max_s", "ref_median_s", "ref_min_s",
                  "ref_max_s", "entro_value", "torch_value", "ref_value", "entro_over_torch",
                  "entro_pct_of_ref", "entro_allocs_per_call", "rounds", "cpu", "ncpu", "threads",
-                 "entro_blas_core", "torch_blas_core", "others_cpu_share"}
+                 "entro_blas_core", "torch_blas_core", "others_cpu_share", "overhead_pct"}
 do
   local csv <close> = log.csv(OUT .. "/results.csv", {columns = columns})
   for _, r in ipairs(rows) do
@@ -373,11 +564,12 @@ do
       local st = r[side]
       if st then
         row[side .. "_median_s"], row[side .. "_min_s"], row[side .. "_max_s"] = st.median, st.min, st.max
-        row[side .. "_value"] = value(w, st.median)
+        row[side .. "_value"] = value(side == "ref" and ref_w(w) or w, st.median)
       end
     end
     row.entro_over_torch, row.entro_pct_of_ref = r.ratio, r.pct
     row.entro_allocs_per_call = allocs_per_call[w.name]
+    row.overhead_pct = r.overhead and 100 * (r.overhead.median - 1)
     csv:write(row)
   end
 end

@@ -361,14 +361,7 @@ function Optimizer:step(closure)
   for gi, g in ipairs(groups) do
     if not where[gi] then where[gi] = #groups > 1 and string.format("group %d: ", gi) or "" end
     check_group(self, g, where[gi])
-    local goff = 0
-    for _, p in ipairs(g.params) do
-      local st = state[p]
-      if not st then st = {}; state[p] = st end
-      K.step(kind, p, g, st, noise, off, goff)
-      local n = p:numel()
-      off, goff = off + n, goff + n
-    end
+    off = off + K.step_group(kind, g, state, noise, off)   -- the loop over parameters is in C
   end
   return result
 end
@@ -377,11 +370,7 @@ end
 -- drops them.
 function Optimizer:zero_grad(opts)
   local none = type(opts) == "table" and opts.set_to_none
-  for _, g in ipairs(self.param_groups) do
-    for _, p in ipairs(g.params) do
-      if none then p.grad = nil else p:zero_grad() end
-    end
-  end
+  for _, g in ipairs(self.param_groups) do K.zero_group(g.params, none) end
   return self
 end
 

@@ -555,6 +555,27 @@ end)
 os.execute("rm -rf '" .. ckdir .. "'")
 
 ---------------------------------------------------------------------------------------------
+-- what the API fuzz found, as direct tests
+
+test("regression: svcca of a constant side returns a tensor of its own", function()
+  -- rho was released before it was returned (a use after free the storage cache hid)
+  local _, info = diag.svcca(tensor.zeros(4, 2), tensor.randn(4, 2), {variance = 0.9})
+  local keep_busy = {}
+  for i = 1, 50 do keep_busy[i] = tensor.ones(i % 5 + 1, 2) end
+  eq(info.rho:shape(), {0})
+  eq(info.rho:numel(), 0)
+end)
+
+test("regression: narrow with extreme starts is an error, not an overflow", function()
+  local x = tensor.ones(3, 4)
+  raises(function() return x:narrow(2, math.mininteger, 1) end, "narrow: range")
+  raises(function() return x:narrow(2, math.maxinteger, 2) end, "narrow: range")
+  raises(function() return x:narrow(2, 2, math.maxinteger) end, "narrow: range")
+  raises(function() return x:narrow(2, 0, 1) end, "start 0 is not an index")
+  eq(x:narrow(2, -2, 2):shape(), {3, 2})
+end)
+
+---------------------------------------------------------------------------------------------
 -- the file readers, on the fuzz corpus and regressions and on mutations of them
 
 local function files_under(dir)
