@@ -29,9 +29,13 @@ void lt_account(lua_State *L) {
     lua_gc(L, LUA_GCSTEP, (int)(owed / 1024));
     owed %= 1024;
   }
-  if (entro_mem_live() > full_gc_at) {
+  int64_t live = entro_mem_live();
+  if (live > full_gc_at) {
     lua_gc(L, LUA_GCCOLLECT);
-    int64_t live = entro_mem_live();
+    live = entro_mem_live();
+    full_gc_at = live > ((int64_t)32 << 20) ? 2 * live : (int64_t)64 << 20;
+  } else if (live < full_gc_at / 4 && full_gc_at > ((int64_t)64 << 20)) {
+    /* the big tensors are gone: come back down, or garbage could grow to the old mark */
     full_gc_at = live > ((int64_t)32 << 20) ? 2 * live : (int64_t)64 << 20;
   }
 }
