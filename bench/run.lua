@@ -26,6 +26,17 @@ local clock = entro.clock
 local function allocs() return select(2, entro.mem()).allocs end
 local function randn(...) return tensor.rng(1):randn(...) end
 
+-- median, min, max of a list of numbers (nil when empty)
+local function stats(xs)
+  if not xs or #xs == 0 then return nil end
+  local s = {}
+  for i, x in ipairs(xs) do s[i] = x end
+  table.sort(s)
+  local n = #s
+  local med = n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
+  return {median = med, min = s[1], max = s[n], n = n}
+end
+
 ---------------------------------------------------------------------------------------------
 -- workloads: name, what entro and torch run, unit of the figure (GFLOP/s and GB/s from
 -- `work` flops or bytes per call; ns/call without), entro = setup returning run(n),
@@ -146,15 +157,16 @@ workload{name = "mlp_mid_step", unit = "us/step", warmup = 100, step = true, tar
   what = "SGD step, MLP 784-256-256-10 ReLU, batch 128, nn.cross_entropy",
   torch_what = "the same step (F.cross_entropy)",
   entro = mlp_step(MID, 128, "cross_entropy")}
--- grad_norms logged every step: one call is a plain step and a monitored step (mon:record
--- between backward and the update), alternating, each timed on its own so that the load
--- drifting between samples does not enter; probe() gives the last call's overhead
-workload{name = "mlp_mid_monitor", unit = "us/pair", warmup = 100, step = true, torch = false,
-  target_overhead = 5,
-  what = "mlp_mid_step, then the same step + diag.monitor(net, {every = 1, 'grad_norms'}):record",
+-- grad_norms logged every step. One call is a plain step and a monitored step (mon:record
+-- between backward and the update), in alternating order, each timed on its own; probe()
+-- gives the median over the last call's pairs of monitored/plain - 1, which the load
+-- drifting between (or preempting single) steps hardly moves. 50 pairs per sample.
+workload{name = "mlp_mid_monitor", unit = "us/pair", warmup = 100, calls = 50, step = true,
+  torch = false, target_overhead = 5,
+  what = "mlp_mid_step, and the same step + diag.monitor(net, {every = 1, 'grad_norms'}):record",
   entro = function()
     local net, X, Y, opt, loss_fn = mlp_setup(MID, 128, "cross_entropy")
-    local mon, step, plain, monitored = diag.monitor(net, {every = 1, "grad_norms"}), 0, 0, 0
+    local mon, step, ratios = diag.monitor(net, {every = 1, "grad_norms"}), 0, {}
     local function train(record)
       local t0 = clock()
       local l = loss_fn(net(X), Y)
@@ -167,13 +179,16 @@ workload{name = "mlp_mid_monitor", unit = "us/pair", warmup = 100, step = true, 
       return clock() - t0
     end
     return function(n)
-      plain, monitored = 0, 0
-      for _ = 1, n do
-        plain = plain + train(false)
-        monitored = monitored + train(true)
+      ratios = {}
+      for i = 1, n do
+        local plain, monitored
+        if i % 2 == 1 then plain = train(false); monitored = train(true)
+        else monitored = train(true); plain = train(false) end
+        ratios[i] = monitored / plain - 1
       end
-    end, function() return monitored / plain - 1 end
+    end, function() return stats(ratios).median end
   end}
+
 -- flops a step needs: forward 2·B·Σ in·out, dW the same, dX for every layer but the first
 -- (the input needs no gradient; neither side computes it); roofline = this rate over the
 -- OpenBLAS dgemm 1024² rate measured by cref in the same round
@@ -391,16 +406,6 @@ end
 
 ---------------------------------------------------------------------------------------------
 -- statistics and report
-
-local function stats(xs)
-  if not xs or #xs == 0 then return nil end
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local n = #s
-  local med = n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-  return {median = med, min = s[1], max = s[n], n = n}
-end
 
 -- The figure in the workload's unit from seconds per call: a time, or a rate from w.work.
 local PER_SECOND = {["ns/call"] = 1e9, ["us/step"] = 1e6, ["us/pair"] = 1e6, ["ms/call"] = 1e3,
