@@ -39,8 +39,9 @@ end
 
 ---------------------------------------------------------------------------------------------
 -- workloads: name, what entro and torch run, unit of the figure (GFLOP/s and GB/s from
--- `work` flops or bytes per call; ns/call without), entro = setup returning run(n),
--- torch = false when torch_ref.py has no match, ref = "kind:n" for cref.
+-- `work` flops or bytes per call; a time per call otherwise: ns/call, us/step, ms/call,
+-- s/call, s/epoch), entro = setup returning run(n) (and optionally probe(), a figure of the
+-- last call), torch = false when torch_ref.py has no match, ref = "kind:n" for cref.
 
 local W = {}
 local function workload(w) W[#W + 1] = w end
@@ -112,10 +113,14 @@ workload{name = "get_10", unit = "ns/call", what = "a:get(1)", torch_what = "a[0
     return function(n) for _ = 1, n do local _ = a:get(1) end end
   end}
 
--- Issue 8: training and diagnostics as a user writes them. Training steps count storages
--- from malloc per step (target 0 after warm-up: `step = true`); `target` is the goal for
--- entro/torch; the warm-up is longer than one call because entro's storage cache fills as
--- the collector paces itself (mid: about 80 steps; see bench/README.md).
+-- Issue 8: training and diagnostics, written as a user writes them. Fields: target = the goal
+-- for entro/torch (time ratio); step = true: a training step, whose storages from malloc
+-- must be 0 after warm-up; warmup / calls: see sample(); rounds = in how many of the rounds
+-- a long workload runs.
+--
+-- entro's training steps warm up for `steps` steps in their setup: its storage cache fills
+-- only as the collector paces itself, over about 80 steps of the mid MLP (3 storages a step
+-- until then); torch's allocator is warm after a step, which the protocol's warm-up gives.
 
 -- Σ in·out over an MLP's layers, from the first layer on (from = 1) or after it (from = 2)
 local function sum_in_out(sizes, from)
@@ -136,33 +141,37 @@ local function mlp_setup(sizes, B, loss)
   return net, X, Y, optim.sgd(net:parameters(), {lr = 0.01}), nn[loss]
 end
 
-local function mlp_step(sizes, B, loss)
+-- setup for a training step: forward, loss, zero_grad, backward, update
+local function mlp_step(sizes, B, loss, warm)
   return function()
     local net, X, Y, opt, loss_fn = mlp_setup(sizes, B, loss)
-    return function(n)
+    local function run(n)
       for _ = 1, n do
         local l = loss_fn(net(X), Y)
         opt:zero_grad(); l:backward(); opt:step()
       end
     end
+    run(warm)
+    return run
   end
 end
 
 local TINY, MID, WIDE = {10, 32, 32, 1}, {784, 256, 256, 10}, {784, 1024, 1024, 10}
-workload{name = "mlp_tiny_step", unit = "us/step", warmup = 200, step = true, target = 0.1,
+workload{name = "mlp_tiny_step", unit = "us/step", step = true, target = 0.1,
   what = "SGD step, MLP 10-32-32-1 ReLU, batch 16, nn.mse",
   torch_what = "the same step (nn.Sequential, F.mse_loss, optim.SGD)",
-  entro = mlp_step(TINY, 16, "mse")}
-workload{name = "mlp_mid_step", unit = "us/step", warmup = 100, step = true, target = 0.8,
+  entro = mlp_step(TINY, 16, "mse", 200)}
+workload{name = "mlp_mid_step", unit = "us/step", step = true, target = 0.8,
   what = "SGD step, MLP 784-256-256-10 ReLU, batch 128, nn.cross_entropy",
   torch_what = "the same step (F.cross_entropy)",
-  entro = mlp_step(MID, 128, "cross_entropy")}
--- grad_norms logged every step. One call is a plain step and a monitored step (mon:record
--- between backward and the update), in alternating order, each timed on its own; probe()
--- gives the median over the last call's pairs of monitored/plain - 1, which the load
--- drifting between (or preempting single) steps hardly moves. 50 pairs per sample.
-workload{name = "mlp_mid_monitor", unit = "us/pair", warmup = 100, calls = 50, step = true,
-  torch = false, target_overhead = 5,
+  entro = mlp_step(MID, 128, "cross_entropy", 100)}
+
+-- Per-layer gradient norms logged every step. One call is a plain step and a monitored step
+-- (mon:record between backward and the update), in alternating order, each timed alone;
+-- probe() gives the median over the sample's 50 pairs of monitored/plain - 1, which load
+-- drifting between samples, or preempting a single step, hardly moves.
+workload{name = "mlp_mid_monitor", unit = "us/pair", calls = 50, step = true, torch = false,
+  target_overhead = 5,
   what = "mlp_mid_step, and the same step + diag.monitor(net, {every = 1, 'grad_norms'}):record",
   entro = function()
     local net, X, Y, opt, loss_fn = mlp_setup(MID, 128, "cross_entropy")
@@ -178,7 +187,7 @@ workload{name = "mlp_mid_monitor", unit = "us/pair", warmup = 100, calls = 50, s
       opt:step()
       return clock() - t0
     end
-    return function(n)
+    local function run(n)
       ratios = {}
       for i = 1, n do
         local plain, monitored
@@ -186,26 +195,30 @@ workload{name = "mlp_mid_monitor", unit = "us/pair", warmup = 100, calls = 50, s
         else monitored = train(true); plain = train(false) end
         ratios[i] = monitored / plain - 1
       end
-    end, function() return stats(ratios).median end
+    end
+    run(50)
+    return run, function() return stats(ratios).median end
   end}
 
--- flops a step needs: forward 2·B·Σ in·out, dW the same, dX for every layer but the first
--- (the input needs no gradient; neither side computes it); roofline = this rate over the
--- OpenBLAS dgemm 1024² rate measured by cref in the same round
-workload{name = "mlp_wide_step", unit = "us/step", warmup = 20, step = true, target = 0.9,
+-- The flops a step needs: forward 2·B·Σ in·out, dW as much, dX for every layer but the first
+-- (the input needs no gradient; neither side computes it). Roofline: this rate over OpenBLAS
+-- dgemm 1024²'s, measured by cref in the same round.
+workload{name = "mlp_wide_step", unit = "us/step", step = true, target = 0.9,
   work = 2 * 256 * (2 * sum_in_out(WIDE, 1) + sum_in_out(WIDE, 2)),
   ref = "dgemm:1024", ref_work = 2 * 1024 ^ 3, target_roofline = 70,
   what = "SGD step, MLP 784-1024-1024-10 ReLU, batch 256, nn.cross_entropy",
   torch_what = "the same step (F.cross_entropy)",
-  entro = mlp_step(WIDE, 256, "cross_entropy")}
+  entro = mlp_step(WIDE, 256, "cross_entropy", 20)}
 
--- One epoch of Fashion-MNIST's 60000 training images (read once, kept for later rounds);
--- the setup warms up with 20 steps, then one epoch is timed (warmup = 0, calls = 1).
+-- One epoch over Fashion-MNIST's 60000 training images (read once, kept for later rounds).
+-- Both sides warm up with 20 steps in the setup, then time one epoch.
 local fmnist
-workload{name = "fmnist_epoch", unit = "s/epoch", warmup = 0, calls = 1, target = 0.7,
+workload{name = "fmnist_epoch", unit = "s/epoch", warmup = 0, calls = 1, rounds = 3,
+  target = 0.7,
   what = "1 epoch of Fashion-MNIST (60000x784), MLP 784-256-10 ReLU, batch 128, " ..
-         "SGD lr 0.05 momentum 0.9, data.loader shuffling",
-  torch_what = "the same (data from the IDX files by gzip+numpy; randperm + index batches)",
+         "SGD lr 0.05 momentum 0.9, shuffled by data.loader",
+  torch_what = "the same (data read from the IDX files by gzip + numpy; batches by randperm " ..
+               "and indexing)",
   entro = function()
     fmnist = fmnist or {data.fashion_mnist{split = "train"}}
     local X, Y, g = fmnist[1], fmnist[2], tensor.rng(1)
@@ -222,13 +235,14 @@ workload{name = "fmnist_epoch", unit = "s/epoch", warmup = 0, calls = 1, target 
     return function(n) train{epochs = n} end
   end}
 
--- Top Hessian eigenvalue: 20 Lanczos iterations = 20 exact HVPs (double backward); the
--- setup warms up with maxiter = 2. torch: the same Lanczos, HVPs as in PyHessian.
-workload{name = "hessian_top", unit = "s/call", warmup = 0, calls = 1, target = 0.7,
+-- Top Hessian eigenvalue by 20 Lanczos iterations = 20 exact HVPs on both sides. Both warm
+-- up with a 2-iteration run in the setup.
+workload{name = "hessian_top", unit = "s/call", warmup = 0, calls = 1, rounds = 3,
+  target = 0.7,
   what = "diag.sharpness(loss_fn, params, {maxiter = 20}), MLP 784-256-256-10, batch 1024, " ..
-         "cross-entropy",
-  torch_what = "20-step Lanczos (full reorthogonalisation), HVPs by autograd.grad(grads, " ..
-               "params, grad_outputs=v) on grads taken once with create_graph=True",
+         "cross-entropy (each HVP: forward, create_graph backward, double backward)",
+  torch_what = "20-step Lanczos, full reorthogonalisation; PyHessian's HVPs: grads once with " ..
+               "create_graph=True, then autograd.grad(grads, params, grad_outputs=v)",
   entro = function()
     local net, X, Y = mlp_setup(MID, 1024, "cross_entropy")
     local function loss_fn() return nn.cross_entropy(net(X), Y) end
@@ -248,11 +262,12 @@ workload{name = "cka_2048x256", unit = "ms/call", target = 1.0,
   end}
 workload{name = "mknn_1024x256", unit = "ms/call",
   what = "diag.mutual_knn(X, Y, {k = 10}), two 1024x256 matrices",
-  torch_what = "normalise rows, X X^T, diagonal -inf, topk, intersection",
+  torch_what = "normalise rows, X X^T, diagonal -inf, torch.topk, intersection of the sets",
   entro = function()
     local X, Y = randn(1024, 256), tensor.rng(2):randn(1024, 256)
     return function(n) for _ = 1, n do diag.mutual_knn(X, Y, {k = 10}) end end
   end}
+
 if ONLY then
   local kept = {}
   for _, w in ipairs(W) do if w.name:match(ONLY) then kept[#kept + 1] = w end end
@@ -273,7 +288,7 @@ end
 -- calls (default 1), then, unless w.calls fixes the count, doubling the calls until a sample
 -- lasts MIN_TIME.
 local function sample(run, w)
-  run(w.warmup or 1)
+  if (w.warmup or 1) > 0 then run(w.warmup or 1) end
   local n = w.calls or 1
   while not w.calls and timed(run, n) < MIN_TIME do n = n * 2 end
   local a0 = allocs()
@@ -315,13 +330,17 @@ local function record(name, side, s)
   table.insert(samples[name][side], s)
 end
 
+local round = 0   -- the current round
+-- whether w runs this round (w.rounds caps the rounds of a long workload)
+local function active(w) return round <= (w.rounds or ROUNDS) end
+
 local function names_for(side)
   local list, seen = {}, {}
   for _, w in ipairs(W) do
     -- torch_ref.py takes NAME:WARMUP:CALLS (CALLS 0: doubling to MIN_TIME)
-    local key = (side == "torch" and w.entro and w.torch ~= false
-                 and string.format("%s:%d:%d", w.name, w.warmup or 1, w.calls or 0))
-                or (side == "ref" and w.ref)
+    local key = active(w) and ((side == "torch" and w.entro and w.torch ~= false
+                                and string.format("%s:%d:%d", w.name, w.warmup or 1, w.calls or 0))
+                               or (side == "ref" and w.ref))
     if key and not seen[key] then list[#list + 1], seen[key] = key, true end
   end
   return list
@@ -329,7 +348,7 @@ end
 
 local function run_entro()
   for _, w in ipairs(W) do
-    if w.entro then
+    if w.entro and active(w) then
       local run, probe = w.entro()
       local s, _, a = sample(run, w)
       record(w.name, "entro", s)
@@ -390,6 +409,7 @@ local ticks_before = cpu_ticks()
 local t_start = clock()
 local order = {"entro", "torch", "ref"}
 for r = 1, ROUNDS do
+  round = r
   local this = {}
   for k = 0, 2 do this[#this + 1] = order[(r - 1 + k) % 3 + 1] end
   io.stderr:write(string.format("bench: round %d/%d (%s)\n", r, ROUNDS, table.concat(this, ", ")))

@@ -5,15 +5,6 @@
 #include <string.h>
 #include "ops.h"
 
-static int check_dim(const char *op, const entro_tensor *t, int dim) {
-  if (dim < 0 || dim >= t->ndim) {
-    char b[200];
-    return entro_fail(ENTRO_EINVAL, "%s: dimension %d out of range for shape %s", op, dim + 1,
-                      entro_tensor_shape_str(b, t));
-  }
-  return ENTRO_OK;
-}
-
 /* Reads index i of a 1-D or N-D index tensor, checking it is an integer in [0, n). */
 static int read_index(const char *op, double v, int64_t n, int64_t *out) {
   if (!(v >= 0 && v < (double)n) || v != floor(v))
@@ -23,7 +14,7 @@ static int read_index(const char *op, double v, int64_t n, int64_t *out) {
 }
 
 entro_tensor *entro_index_select(const entro_tensor *a, int dim, const entro_tensor *idx) {
-  if (check_dim("index_select", a, dim)) return NULL;
+  if (entro_check_dim("index_select", a, dim)) return NULL;
   if (idx->ndim != 1) {
     char b[200];
     entro_fail(ENTRO_EINVAL, "index_select: indices must be a vector, got shape %s",
@@ -59,7 +50,7 @@ typedef int (*gather_fn)(void *ctx, double *aval, int64_t pos_idx, int64_t pos_o
 static int walk_indexed(const char *op, const entro_tensor *a, int dim, const entro_tensor *idx,
                         const entro_tensor *other, gather_fn fn, void *ctx) {
   char b1[200], b2[200];
-  if (check_dim(op, a, dim)) return ENTRO_EINVAL;
+  if (entro_check_dim(op, a, dim)) return ENTRO_EINVAL;
   if (idx->ndim != a->ndim)
     return entro_fail(ENTRO_EINVAL, "%s: index has shape %s, input %s (dimensions differ)", op,
                       entro_tensor_shape_str(b1, idx), entro_tensor_shape_str(b2, a));
@@ -98,7 +89,7 @@ static int gather_one(void *c, double *aval, int64_t pi, int64_t po) {
 }
 
 entro_tensor *entro_gather(const entro_tensor *a, int dim, const entro_tensor *idx) {
-  if (check_dim("gather", a, dim)) return NULL;
+  if (entro_check_dim("gather", a, dim)) return NULL;
   entro_tensor *r = entro_tensor_new(idx->ndim, idx->shape);
   if (!r) return NULL;
   gctx g = {entro_data(r), NULL, 0};
@@ -128,7 +119,7 @@ entro_tensor *entro_cat(int n, const entro_tensor *const *ts, int dim) {
   char b1[200], b2[200];
   if (n <= 0) { entro_fail(ENTRO_EINVAL, "cat: no tensors given"); return NULL; }
   const entro_tensor *f = ts[0];
-  if (check_dim("cat", f, dim)) return NULL;
+  if (entro_check_dim("cat", f, dim)) return NULL;
   int64_t total = 0;
   for (int i = 0; i < n; i++) {
     const entro_tensor *t = ts[i];

@@ -173,7 +173,7 @@ entro_tensor *entro_tensor_view_of(const entro_tensor *t) {
   return v;
 }
 
-static int check_dim(const char *op, const entro_tensor *t, int dim) {
+int entro_check_dim(const char *op, const entro_tensor *t, int dim) {
   if (dim < 0 || dim >= t->ndim) {
     char b[200];
     return entro_fail(ENTRO_EINVAL, "%s: dimension %d out of range for shape %s", op, dim + 1,
@@ -183,7 +183,7 @@ static int check_dim(const char *op, const entro_tensor *t, int dim) {
 }
 
 entro_tensor *entro_tensor_narrow(const entro_tensor *t, int dim, int64_t start, int64_t len) {
-  if (check_dim("narrow", t, dim)) return NULL;
+  if (entro_check_dim("narrow", t, dim)) return NULL;
   if (start < 0 || len < 0 || len > t->shape[dim] - start) {   /* (no start + len: it may overflow) */
     entro_fail(ENTRO_EINVAL, "narrow: range %.17g..%.17g outside 1..%lld of dimension %d",
                (double)start + 1, (double)start + (double)len, (long long)t->shape[dim], dim + 1);
@@ -198,7 +198,7 @@ entro_tensor *entro_tensor_narrow(const entro_tensor *t, int dim, int64_t start,
 }
 
 entro_tensor *entro_tensor_select(const entro_tensor *t, int dim, int64_t index) {
-  if (check_dim("select", t, dim)) return NULL;
+  if (entro_check_dim("select", t, dim)) return NULL;
   if (index < 0 || index >= t->shape[dim]) {
     entro_fail(ENTRO_EINVAL, "select: index %lld outside 1..%lld of dimension %d",
                (long long)index + 1, (long long)t->shape[dim], dim + 1);
@@ -217,7 +217,7 @@ entro_tensor *entro_tensor_select(const entro_tensor *t, int dim, int64_t index)
 }
 
 entro_tensor *entro_tensor_transpose(const entro_tensor *t, int d0, int d1) {
-  if (check_dim("transpose", t, d0) || check_dim("transpose", t, d1)) return NULL;
+  if (entro_check_dim("transpose", t, d0) || entro_check_dim("transpose", t, d1)) return NULL;
   entro_tensor *v = entro_tensor_view_of(t);
   if (!v) return NULL;
   v->shape[d0] = t->shape[d1]; v->shape[d1] = t->shape[d0];
@@ -368,7 +368,7 @@ bad:
 }
 
 entro_tensor *entro_tensor_squeeze(const entro_tensor *t, int dim) {
-  if (dim >= 0 && check_dim("squeeze", t, dim)) return NULL;
+  if (dim >= 0 && entro_check_dim("squeeze", t, dim)) return NULL;
   entro_tensor *v = entro_tensor_view_of(t);
   if (!v) return NULL;
   int k = 0;

@@ -67,6 +67,8 @@ void entro_tensor_release(entro_tensor *t);
 int entro_shape_check(const char *op, int ndim, const int64_t *shape, int64_t *numel);
 
 /* ---- properties ---- */
+/* Fails naming op unless 0 <= dim < t->ndim (dims are 0-based here). */
+int entro_check_dim(const char *op, const entro_tensor *t, int dim);
 int entro_tensor_is_contiguous(const entro_tensor *t);
 int entro_tensor_same_shape(const entro_tensor *a, const entro_tensor *b);
 /* True when distinct indices address distinct elements (no stride-0 expansion). */

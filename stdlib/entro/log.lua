@@ -14,20 +14,11 @@
 -- `columns` is given; NaN and infinities become null). Every row is flushed as it is written,
 -- so a crashed or interrupted run keeps its log.
 local M = {}
+local util = require "entro.util"
+local fail, entro_field, is_tensor = util.fail, util.entro_field, util.is_tensor
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
-local function entro_field(k)
-  local e = rawget(_G, "entro")
-  if type(e) ~= "table" then e = package.loaded["entro"] end
-  if type(e) == "table" then return e[k] end
-  return nil
-end
 
-local function is_tensor(v)
-  local T = package.loaded["entro.tensor"] or rawget(_G, "tensor")
-  return type(T) == "table" and T.is_tensor ~= nil and T.is_tensor(v) == true
-end
 
 -- A one-element tensor as a number (a loss, say); nil if v is not one.
 local function scalar(v)

@@ -24,6 +24,8 @@
 -- in named datablocks; NaN and infinities are written as NaN, which gnuplot treats as a
 -- missing point (a line breaks there).
 local M = {}
+local util = require "entro.util"
+local fail, entro_field, is_tensor = util.fail, util.entro_field, util.is_tensor
 
 M.interactive = nil     -- nil: detect once whether stdout is a terminal; true/false: override
 M.gnuplot = "gnuplot"   -- the gnuplot command
@@ -33,19 +35,8 @@ local INSTALL = "plot: gnuplot not found; install it with `apt-get install gnupl
 ---------------------------------------------------------------------------------------------
 -- small helpers
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
-local function entro_field(k)
-  local e = rawget(_G, "entro")
-  if type(e) ~= "table" then e = package.loaded["entro"] end
-  if type(e) == "table" then return e[k] end
-  return nil
-end
 
-local function is_tensor(v)
-  local T = package.loaded["entro.tensor"] or rawget(_G, "tensor")
-  return type(T) == "table" and T.is_tensor ~= nil and T.is_tensor(v) == true
-end
 
 -- A gnuplot single-quoted string: only '' needs escaping; control characters become spaces.
 local function q(s)

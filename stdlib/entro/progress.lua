@@ -10,15 +10,10 @@
 -- otherwise update() and done() do nothing. Time comes from entro.clock (wall seconds) when the
 -- host provides it, else os.clock() (processor time, which runs fast under multithreaded BLAS).
 local M = {}
+local util = require "entro.util"
+local fail, entro_field, is_tensor = util.fail, util.entro_field, util.is_tensor
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
-local function entro_field(k)
-  local e = rawget(_G, "entro")
-  if type(e) ~= "table" then e = package.loaded["entro"] end
-  if type(e) == "table" then return e[k] end
-  return nil
-end
 
 local tty
 -- progress.enabled() -> whether progress lines are drawn (stderr a terminal, not quiet)

@@ -1,0 +1,21 @@
+-- util.lua -- small helpers the Lua modules share (plot, log, progress).
+local M = {}
+
+-- Raises a formatted message without position information (the message names the op).
+function M.fail(fmt, ...) error(string.format(fmt, ...), 0) end
+
+-- A field of the `entro` table (seed, version, quiet, clock), or nil outside entro.
+function M.entro_field(k)
+  local e = rawget(_G, "entro")
+  if type(e) ~= "table" then e = package.loaded["entro"] end
+  if type(e) == "table" then return e[k] end
+  return nil
+end
+
+-- Whether v is an entro tensor (false when the tensor module is not loaded).
+function M.is_tensor(v)
+  local T = package.loaded["entro.tensor"] or rawget(_G, "tensor")
+  return type(T) == "table" and T.is_tensor ~= nil and T.is_tensor(v) == true
+end
+
+return M
