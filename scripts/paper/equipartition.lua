@@ -60,70 +60,13 @@ local t_start = entro.clock()
 -- elementwise kernels) runs a GD step faster than two, several times faster on a busy machine.
 entro.set_threads(1)
 
-------------------------------------------------------------------------------------------
--- The statistic every claim here is judged by: expected gradient energies at fixed weights.
---
--- For a net of Linear layers on (samples × features) inputs, the gradient of sample i's loss
--- for layer l is g_i = δ_i h_iᵀ: δ_i = ∂ℓ_i/∂z_i at the layer's output, h_i its input (with a
--- 1 appended when the layer has a bias). δ comes from one backward pass, by adding a zero
--- tensor that requires grad to each layer's output (as diag.per_sample_sqnorms does). Over
--- batches of B samples drawn with replacement from the n rows of X,
---     E_B[G_B G_Bᵀ] = Ḡ Ḡᵀ + (E_i[g_i g_iᵀ] − Ḡ Ḡᵀ) / B,      Ḡ = E_i g_i,
--- and likewise for the traces (layer energies) and diagonals (neuron energies). With X a large
--- fresh sample this is the population value; with X the training set it is exact.
--- Returns energy[l] = E_B‖∇W_l‖², g_in[l], g_out[l] (vectors over the hidden neurons between
--- layers l and l+1) and, with matrix = true, residual[l] (PAPER.md §5's matrix residual).
--- The loss is ½‖f(x) − y‖² per sample.
+-- The gradient energies SGD with batch B sees at the current weights, exactly
+-- (diag.expected_balance), for the ½-squared-error loss the script trains with.
+local function half_sq(pred, y) return nn.mse(pred, y, {reduction = "sum"}) * (0.5 / pred:size(1)) end
 local function expected_energies(net, X, Y, opts)
-  opts = opts or {}
-  local B = opts.batch or 1
-  local layers, n = net:layers(), X:size(1)
-  local probes, inputs, saved = {}, {}, {}
-  for l, layer in ipairs(layers) do
-    saved[l] = rawget(layer, "forward")
-    rawset(layer, "forward", function(self, x)
-      local z = getmetatable(self).forward(self, x)
-      probes[l] = tensor.zeros(z:shape()):requires_grad()
-      inputs[l] = x:detach()
-      return z + probes[l]
-    end)
-  end
-  local ok, err = pcall(function()
-    local loss = nn.mse(net(X), Y, {reduction = "sum"}) * (0.5 / n)   -- records the probes
-    local g = tensor.grad(loss, probes)
-    for l = 1, #layers do probes[l] = g[l] * n end      -- δ, one row per sample
-  end)
-  for l, layer in ipairs(layers) do rawset(layer, "forward", saved[l]) end
-  if not ok then error(err, 0) end
-
-  return tensor.no_grad(function()
-    local r = {energy = {}, g_in = {}, g_out = {}, residual = {}}
-    local Hsq, Dsq, Gbar = {}, {}, {}
-    for l, layer in ipairs(layers) do
-      local h = inputs[l]
-      if rawget(layer, "bias") then h = tensor.cat({h, tensor.ones(n, 1)}, 2) end
-      Hsq[l] = h:square():sum(2):view(n, 1)
-      Dsq[l] = probes[l]:square():sum(2):view(n, 1)
-      Gbar[l] = probes[l]:t():matmul(h) / n
-      local mean_sq = Gbar[l]:square():sum()
-      r.energy[l] = mean_sq + ((Dsq[l] * Hsq[l]):mean() - mean_sq) / B
-    end
-    for l = 1, #layers - 1 do
-      local width = layers[l + 1].weight:size(2)
-      local Gin, Gout = Gbar[l], Gbar[l + 1]:narrow(2, 1, width)
-      local hid = inputs[l + 1]                        -- the hidden activations, n x width
-      local m_in, m_out = Gin:square():sum(2), Gout:square():sum(1):view(-1)
-      r.g_in[l] = m_in + ((probes[l]:square() * Hsq[l]):mean(1):view(-1) - m_in) / B
-      r.g_out[l] = m_out + ((hid:square() * Dsq[l + 1]):mean(1):view(-1) - m_out) / B
-      if opts.matrix then
-        local a, b = Gin:matmul(Gin:t()), Gout:t():matmul(Gout)
-        local Ea = a + ((probes[l] * Hsq[l]):t():matmul(probes[l]) / n - a) / B
-        local Eb = b + ((hid * Dsq[l + 1]):t():matmul(hid) / n - b) / B
-        r.residual[l] = (Ea - Eb):norm() / (Ea:norm() + Eb:norm())
-      end
-    end
-    return r
-  end)
+  local r = diag.expected_balance(net, half_sq, X, Y, opts)
+  r.residual = r.matrix_residual
+  return r
 end
 
 -- Steps at which to record: about k log-spaced ones and k evenly spaced ones, from 1 to T.

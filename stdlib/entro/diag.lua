@@ -9,7 +9,7 @@ local diag = {}
 
 local parts = {
   balance = {"grad_norms", "weight_norms", "charges", "balance"},
-  noise = {"per_sample_sqnorms", "noise", "trace_from_batches", "entropic_loss", "entropic_force"},
+  noise = {"per_sample_sqnorms", "expected_balance", "noise", "trace_from_batches", "entropic_loss", "entropic_force"},
   curvature = {"hvp", "hessian", "sharpness", "hessian_trace", "spectral_density",
                "edge_of_stability", "flatten", "unflatten"},
   monitor = {"monitor"},
@@ -32,6 +32,7 @@ diag._help = {
   charges = "diag.charges(net, {scale_groups}) -> {neurons[l] = ||w_in||^2 - ||w_out||^2, matrices[l] = W_l W_l^T - W_{l+1}^T W_{l+1}, norms[l], scale[g]}: what gradient flow conserves",
   balance = "diag.balance(net, {ema = 0.99, matrix = false, reset = false}) -> {ratios, neurons, max_ratio, mean_abs_neuron, matrix_residual, energy, dead, steps}: running gradient-energy balance across layers and neurons (dead neurons count as balanced, outside the mean)",
   per_sample_sqnorms = "diag.per_sample_sqnorms(net, loss_fn, X, Y, {method = 'auto'|'fast'|'loop'}) -> ||grad l_i||^2 for every sample, and the full gradient",
+  expected_balance = "diag.expected_balance(net, loss_fn, X, Y, {batch = 1, matrix}) -> {energy, g_in, g_out, ratios, neurons, max_ratio, mean_abs_neuron, matrix_residual}: the gradient energies SGD with batch B sees at the current weights, exactly",
   noise = "diag.noise(net, loss_fn, X, Y, {batch = B, lr, replacement = true}) -> {grad_sq, trace = Tr Sigma, noise_scale, temperature = lr Tr Sigma / B, batch_excess}",
   trace_from_batches = "diag.trace_from_batches(b1, |g_b1|^2, b2, |g_b2|^2) -> Tr Sigma from two batch sizes",
   entropic_loss = "diag.entropic_loss(net, loss_fn, X, Y, {lr, batch, weight_decay, replacement}) -> {loss, decay, discretization = (lr/4)|grad L|^2, noise = (lr/4B) Tr Sigma (0 without a batch: full-batch GD), F}",

@@ -6,46 +6,12 @@
 -- Fashion-MNIST for claim 6, is scripts/paper/equipartition.lua; here claim 6 uses a teacher
 -- with fresh samples, which is cheaper.
 
--- Expected gradient energies at fixed weights over batches of B rows of (X, Y) drawn with
--- replacement, loss ½‖f − y‖² per sample: sample i's gradient for layer l is δ_i h_iᵀ, with
--- δ_i read off a zero probe added to the layer's output. Returns the layer energies
--- E_B‖∇W_l‖² and, for each pair (l, l+1), the matrix residual of PAPER.md §5. (The script has
--- the same function with per-neuron energies; nets here have no biases.)
+-- The energies SGD with batch B sees at the current weights (diag.expected_balance) for
+-- the ½-squared-error loss: layer energies E_B‖∇W_l‖² and the matrix residuals.
 local function expected_energies(net, X, Y, B)
-  local layers, n = net:layers(), X:size(1)
-  local probes, inputs, saved = {}, {}, {}
-  for l, layer in ipairs(layers) do
-    saved[l] = rawget(layer, "forward")
-    rawset(layer, "forward", function(self, x)
-      local z = getmetatable(self).forward(self, x)
-      probes[l], inputs[l] = tensor.zeros(z:shape()):requires_grad(), x:detach()
-      return z + probes[l]
-    end)
-  end
-  local ok, err = pcall(function()
-    local g = tensor.grad(nn.mse(net(X), Y, {reduction = "sum"}) * (0.5 / n), probes)
-    for l = 1, #layers do probes[l] = g[l] * n end
-  end)
-  for l, layer in ipairs(layers) do rawset(layer, "forward", saved[l]) end
-  if not ok then error(err, 0) end
-  return tensor.no_grad(function()
-    local energy, residual, Hsq, Dsq, Gbar = {}, {}, {}, {}, {}
-    for l = 1, #layers do
-      Hsq[l] = inputs[l]:square():sum(2):view(n, 1)
-      Dsq[l] = probes[l]:square():sum(2):view(n, 1)
-      Gbar[l] = probes[l]:t():matmul(inputs[l]) / n
-      local m = Gbar[l]:square():sum()
-      energy[l] = m + ((Dsq[l] * Hsq[l]):mean() - m) / B
-    end
-    for l = 1, #layers - 1 do
-      local a, b = Gbar[l]:matmul(Gbar[l]:t()), Gbar[l + 1]:t():matmul(Gbar[l + 1])
-      local Ea = a + ((probes[l] * Hsq[l]):t():matmul(probes[l]) / n - a) / B
-      local h = inputs[l + 1]
-      local Eb = b + ((h * Dsq[l + 1]):t():matmul(h) / n - b) / B
-      residual[l] = (Ea - Eb):norm() / (Ea:norm() + Eb:norm())
-    end
-    return energy, residual
-  end)
+  local half_sq = function(p, y) return nn.mse(p, y, {reduction = "sum"}) * (0.5 / p:size(1)) end
+  local r = diag.expected_balance(net, half_sq, X, Y, {batch = B, matrix = true})
+  return r.energy, r.matrix_residual
 end
 
 ------------------------------------------------------------------------------------------

@@ -315,3 +315,31 @@ test("entropic_force: the noise part vanishes at B = N without replacement", fun
   local _, noisy = diag.entropic_force(net, nn.mse, X, Y, {lr = 0.1, batch = 1})
   ok((noisy - gd):norm() > 1e-6, "batch 1 adds a noise force")
 end)
+
+test("expected_balance: E_B||grad W_l||^2 at fixed weights equals the brute-force per-sample sum", function()
+  local g = tensor.rng(4)
+  local net = nn.mlp{5, 7, 6, 3, act = "relu", rng = g}
+  local X, Y = g:randn(40, 5), g:randn(40, 3)
+  local half_sq = function(p, y) return nn.mse(p, y, {reduction = "sum"}) * (0.5 / p:size(1)) end
+  local params = net:parameters()
+  local per = {}
+  for i = 1, 40 do
+    per[i] = tensor.grad(function() return half_sq(net(X:narrow(1, i, 1)), Y:narrow(1, i, 1)) end, params)
+  end
+  for _, B in ipairs{1, 4} do
+    local r = diag.expected_balance(net, half_sq, X, Y, {batch = B, matrix = true})
+    for l = 1, 3 do
+      local w, b = 2 * l - 1, 2 * l
+      local gw, gb, e = per[1][w] * 0, per[1][b] * 0, 0
+      for i = 1, 40 do
+        gw, gb = gw + per[i][w] * (1 / 40), gb + per[i][b] * (1 / 40)
+        e = e + (per[i][w]:square():sum() + per[i][b]:square():sum()) / 40
+      end
+      local m = gw:square():sum() + gb:square():sum()
+      near(r.energy[l], m + (e - m) / B, 1e-12, "layer " .. l .. ", B = " .. B)
+    end
+    ok(r.max_ratio >= 1 and r.matrix_residual[1] >= 0 and r.matrix_residual[1] <= 1)
+    eq(r.neurons[1]:numel(), 7)
+  end
+  raises(function() diag.expected_balance(net, half_sq, X, Y, {batch = 0}) end, "batch")
+end)

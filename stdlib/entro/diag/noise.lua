@@ -95,6 +95,74 @@ local function per_sample_fast(net, loss_fn, X, Y, params)
   end)
 end
 
+-- diag.expected_balance(net, loss_fn, X, Y, {batch = 1, matrix = false}): the gradient
+-- energies that minibatch SGD sees at the current weights, exactly, as expectations over
+-- batches of size B drawn with replacement from (X, Y) — the same statistic for SGD and GD
+-- runs, unlike running averages of training gradients (PAPER.md §6, claim 6):
+--   energy[l]   E_B ||∇W_l L_B||² (weights and bias of layer l)
+--   g_in[l], g_out[l]  per hidden neuron of the pair (l, l+1): E_B ||g_in||², E_B ||g_out||²
+--   ratios, neurons, max_ratio, mean_abs_neuron  as diag.balance reports them
+--   matrix_residual[l]  (matrix = true) the residual of E[G_l G_lᵀ] against E[G_{l+1}ᵀG_{l+1}]
+-- With per-sample gradients G_i = δ_i h_iᵀ of a Linear layer (h_i its input, with a 1 for
+-- the bias), E_B[G Gᵀ] = Ḡ Ḡᵀ + (E_i[G_i G_iᵀ] - Ḡ Ḡᵀ)/B, so one backward pass suffices.
+-- Needs a net of Linear layers on (samples x features) inputs and loss_fn the mean over
+-- samples of per-sample losses.
+function M.expected_balance(net, loss_fn, X, Y, opts)
+  opts = opts or {}
+  local n = check_data(X, Y, "diag.expected_balance")
+  local B = opts.batch or 1
+  if math.type(B) ~= "integer" or B < 1 then
+    error("diag.expected_balance: batch must be a positive integer, got " .. tostring(opts.batch), 2)
+  end
+  if not linear_only(net) then
+    error("diag.expected_balance: needs a net whose parameters all live in Linear layers", 2)
+  end
+  local deltas, pack = with_probes(net, function(probes, ins, ls)
+    local g = tensor.grad(loss_fn(net(X), Y), probes)
+    for l = 1, #ls do g[l] = g[l] * n end   -- δ_i = ∂ℓ_i/∂y_i, one row per sample
+    return g, {ins, ls}
+  end)
+  local inputs, layers = pack[1], pack[2]
+  return tensor.no_grad(function()
+    local r = {energy = {}, g_in = {}, g_out = {}, ratios = {}, neurons = {},
+               matrix_residual = {}, batch = B}
+    local hsq, dsq, gbar, h = {}, {}, {}, {}
+    for l, layer in ipairs(layers) do
+      h[l] = inputs[l]
+      if rawget(layer, "bias") then h[l] = tensor.cat({h[l], tensor.ones(n, 1)}, 2) end
+      hsq[l] = h[l]:square():sum(2):view(n, 1)
+      dsq[l] = deltas[l]:square():sum(2):view(n, 1)
+      gbar[l] = deltas[l]:t():matmul(h[l]) * (1 / n)
+      local m = gbar[l]:square():sum()
+      r.energy[l] = m + ((dsq[l] * hsq[l]):mean() - m) / B
+    end
+    local max_ratio, sum_abs, count = 1, 0, 0
+    for l = 1, #layers - 1 do
+      local width = layers[l + 1].weight:size(2)
+      local gin, gout = gbar[l], gbar[l + 1]:narrow(2, 1, width)
+      local hid = inputs[l + 1]
+      local m_in, m_out = gin:square():sum(2), gout:square():sum(1)
+      r.g_in[l] = m_in + ((deltas[l]:square() * hsq[l]):mean(1) - m_in) * (1 / B)
+      r.g_out[l] = m_out + ((hid:square() * dsq[l + 1]):mean(1) - m_out) * (1 / B)
+      local nb = (r.g_in[l] - r.g_out[l]) / (r.g_in[l] + r.g_out[l])
+      r.neurons[l] = tensor.where(nb:isnan(), 0, nb)   -- dead neurons count as balanced
+      sum_abs, count = sum_abs + r.neurons[l]:abs():sum(), count + nb:numel()
+      local rho = r.energy[l] / r.energy[l + 1]
+      r.ratios[l] = rho
+      max_ratio = math.max(max_ratio, rho >= 1 and rho or 1 / rho)
+      if opts.matrix then
+        local a, b = gin:matmul(gin:t()), gout:t():matmul(gout)
+        local ea = a + ((deltas[l] * hsq[l]):t():matmul(deltas[l]) * (1 / n) - a) * (1 / B)
+        local eb = b + ((hid * dsq[l + 1]):t():matmul(hid) * (1 / n) - b) * (1 / B)
+        r.matrix_residual[l] = (ea - eb):norm() / (ea:norm() + eb:norm())
+      end
+    end
+    r.max_ratio = max_ratio
+    r.mean_abs_neuron = count > 0 and sum_abs / count or 0
+    return r
+  end)
+end
+
 -- The slow path: one backward pass per sample (any net, any loss of that form).
 local function per_sample_slow(net, loss_fn, X, Y, params)
   local n = X:size(1)
