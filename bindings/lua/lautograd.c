@@ -191,9 +191,20 @@ static int reduction_opt(lua_State *L, int idx, const char *op) {
   return red;
 }
 
+/* tensor.linear(x, W [, b [, module]]): with a module, a failure is worded by
+ * module:input_error(x, message), which names the module's path; the checks themselves
+ * happen here, once, in C. */
 static int l_linear(lua_State *L) {
-  entro_tensor *x = lt_check(L, 1), *w = lt_check(L, 2), *b = lt_opt(L, 3);
-  lt_push(L, entro_f_linear(x, w, b));
+  entro_tensor *x = lt_test(L, 1), *w = lt_check(L, 2), *b = lt_opt(L, 3);
+  entro_tensor *y = x ? entro_f_linear(x, w, b) : NULL;
+  if (!y && lua_istable(L, 4) && lua_getfield(L, 4, "input_error") == LUA_TFUNCTION) {
+    lua_pushvalue(L, 4);
+    lua_pushvalue(L, 1);
+    lua_pushstring(L, x ? entro_errmsg() : "not a tensor");
+    lua_call(L, 3, 0);   /* raises */
+  }
+  if (!x) lt_check(L, 1);   /* the usual type error */
+  lt_push(L, y);
   return 1;
 }
 

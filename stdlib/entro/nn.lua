@@ -516,14 +516,22 @@ function Linear:label()
   return string.format("Linear %d->%d", self.in_features, self.out_features)
 end
 
+local linear = tensor.linear
+
+-- The fused op checks the input; when it does not fit, it calls input_error to say so in
+-- terms of this module (its path and sizes), so a working forward does no checks in Lua.
 function Linear:forward(x)
+  return linear(x, self.weight, rawget(self, "bias"), self)
+end
+
+function Linear:input_error(x, message)
   check_input(self, x)
   local d = x:dim() > 0 and x:size(-1) or 0
   if x:dim() == 0 or d ~= self.in_features then
     fail(self, "input has %d features, expected %d (input shape %s, weight %dx%d)", d,
          self.in_features, shape_str(x), self.out_features, self.in_features)
   end
-  return tensor.linear(x, self.weight, rawget(self, "bias"))
+  fail(self, "%s", message)
 end
 
 -- Stateless activations: one class per function.
