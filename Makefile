@@ -163,11 +163,12 @@ $(BUILD)/bench/cref: bench/cref.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -march=native $(WARN) -o $@ $< -lopenblas -lpthread
 
-# The main job: a quick run of the headline experiments, with figures in out/paper/.
+# The main job: quickstart, then quick runs of the headline experiments (figures in out/demo/).
 DEMO_SCRIPTS := $(wildcard scripts/paper/rescaling.lua scripts/paper/equipartition.lua scripts/paper/sharpness.lua)
 demo: deps all
 	@./entro scripts/examples/quickstart.lua
-	@for s in $(DEMO_SCRIPTS); do ENTRO_PAPER_SIZE=quick ./entro $$s || exit 1; done
+	@for s in $(DEMO_SCRIPTS); do ENTRO_PAPER_SIZE=quick ENTRO_PAPER_DIR=out/demo ./entro $$s || exit 1; done
+	@echo "figures: out/quickstart.png and out/demo/"
 
 # Every claim of PAPER.md §6 at full size: figures and REPORT.md in out/paper/.
 PAPER_SCRIPTS := $(sort $(wildcard scripts/paper/[a-z]*.lua))

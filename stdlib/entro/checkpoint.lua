@@ -262,13 +262,13 @@ function M.restore(path, into)
   end
 
   -- everything that can be checked without changing anything
-  if into.net and not has_method(into.net, "load_state_dict") then
+  if into.net and not (has_method(into.net, "state_dict") and has_method(into.net, "load_state_dict")) then
     fail(op, "net must be an nn module, got %s", describe(into.net))
   end
-  if into.opt and not has_method(into.opt, "load_state_dict") then
+  if into.opt and not (has_method(into.opt, "state_dict") and has_method(into.opt, "load_state_dict")) then
     fail(op, "opt must be an optimizer, got %s", describe(into.opt))
   end
-  if into.loader and not has_method(into.loader, "set_state") then
+  if into.loader and not (has_method(into.loader, "state") and has_method(into.loader, "set_state")) then
     fail(op, "loader must be a data.loader, got %s", describe(into.loader))
   end
   local rngs = into.rng and rng_pairs(op, into.rng, rec.rng) or {}

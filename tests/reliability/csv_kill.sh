@@ -1,8 +1,9 @@
 #!/bin/sh
 # tests/reliability/csv_kill.sh [ENTRO] -- CSV logs are flushed per row: a process writing a
-# monitor's CSV log is killed with SIGKILL at random moments; every row it had reported as
-# recorded must be in the file, complete, in order, and at most the row being written may be
-# cut short. Prints "N passed, N failed".
+# monitor's CSV log is killed with SIGKILL at random moments (after a random number of rows,
+# then a random few milliseconds); every row it had reported as recorded must be in the
+# file, complete and in order, and at most the row being written may be cut short. Prints
+# "N passed, N failed".
 ENTRO=${1:-./entro}
 export OPENBLAS_NUM_THREADS=1 ENTRO_QUIET=1
 tmp=$(mktemp -d)
@@ -35,9 +36,17 @@ complete_rows() {
 
 for i in 1 2 3; do
   csv="$tmp/run$i.csv"
-  "$ENTRO" tests/reliability/csv_writer.lua "$csv" >"$tmp/out$i" 2>&1 &
+  : >"$tmp/out$i"
+  "$ENTRO" tests/reliability/csv_writer.lua "$csv" >>"$tmp/out$i" 2>&1 &
   pid=$!
-  sleep "$(awk -v r="$(rand)" 'BEGIN { printf "%.3f", 0.2 + 0.4 * r / 65536 }')"
+  # once it has reported 1 to 2000 rows, a random few milliseconds more
+  target=$((1 + $(rand) % 2000))
+  n=0
+  while [ "$(grep -c '^recorded ' "$tmp/out$i")" -lt "$target" ] && [ $n -lt 2000 ]; do
+    sleep 0.005
+    n=$((n + 1))
+  done
+  sleep "$(awk -v r="$(rand)" 'BEGIN { printf "%.3f", 0.02 * r / 65536 }')"
   kill -KILL "$pid"
   wait "$pid" 2>/dev/null
   reported=$(grep -c '^recorded ' "$tmp/out$i")

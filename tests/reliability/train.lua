@@ -1,6 +1,7 @@
 -- tests/reliability/train.lua DIR [resume] -- a small training run for the process-level
 -- tests: it checkpoints to DIR/ckpt every 50 steps (with ballast, so that writes take long
--- enough to be killed in the middle), logs a monitor CSV to DIR/log.csv, and at the end
+-- enough to be killed in the middle), logs a monitor CSV to DIR/log.csv, prints "step N"
+-- after each step (so a test can kill it at a chosen point of its progress), and at the end
 -- saves its parameters as one tensor to DIR/final. With `resume` it first restores
 -- DIR/ckpt when there is one. Run uninterrupted or killed and resumed any number of times,
 -- DIR/final must come out byte for byte the same.
@@ -34,6 +35,8 @@ for step, xb, yb in ld do
     entro.checkpoint(ckpt, {net = net, opt = opt, rng = g, loader = ld, monitor = mon, step = step,
                             extra = {ballast = ballast}})
   end
+  io.write("step ", step, "\n")
+  io.flush()
 end
 mon:close()
 tensor.save(dir .. "/final", diag.flatten(net:parameters()))
