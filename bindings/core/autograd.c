@@ -156,6 +156,8 @@ int entro_grad_accumulate(entro_tensor **acc, entro_tensor *g) {
 
 typedef struct { entro_node **v; int n, cap; } nodevec;
 
+static nodevec spare_all, spare_ready;   /* kept between passes */
+
 static int push(nodevec *s, entro_node *n) {
   if (s->n == s->cap) {
     int cap = s->cap ? s->cap * 2 : 64;
@@ -233,7 +235,10 @@ int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int
   /* count, for every reachable node, the edges that lead into it. Each node in `all` is
    * retained until the end: freeing one node's graph can drop the last tensor holding
    * another node of the list. */
-  nodevec all = {0}, ready = {0};
+  /* the work lists of the previous pass are taken over (a nested pass would start empty) */
+  nodevec all = spare_all, ready = spare_ready;
+  spare_all = spare_ready = (nodevec){0};
+  all.n = ready.n = 0;
   if ((st = push(&all, top))) goto done;
   top->refs++;
   top->mark = 1;
@@ -302,8 +307,13 @@ done:
   if (!st && !retain)
     for (int i = 0; i < all.n; i++) node_free_graph(all.v[i]);
   for (int i = 0; i < all.n; i++) entro_node_release(all.v[i]);
-  free(all.v);
-  free(ready.v);
+  if (!spare_all.v && !spare_ready.v) {   /* keep them for the next pass */
+    spare_all = all;
+    spare_ready = ready;
+  } else {
+    free(all.v);
+    free(ready.v);
+  }
 finish:
   entro_grad_mode = saved_mode;
   entro_tensor_release(g0);

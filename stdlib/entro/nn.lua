@@ -538,7 +538,7 @@ end
 local function activation(name, fn)
   local cls = Module:extend(name)
   cls.forward = function(self, x)
-    check_input(self, x)
+    if type(x) ~= "userdata" then check_input(self, x) end   -- a cheap test first
     return fn(x)
   end
   nn[name] = cls
