@@ -38,10 +38,20 @@ static int l_rng(lua_State *L) {
 static entro_rng *target(lua_State *L, int *first) {
   entro_rng *g = luaL_testudata(L, 1, ENTRO_RNG_MT);
   if (g) { *first = 2; return g; }
+  *first = 1;
+  /* tensor.randn(3, 4, {rng = g}): a trailing options table may name the generator */
+  int top = lua_gettop(L);
+  if (top >= 1 && lua_istable(L, top) && lua_getfield(L, top, "rng") != LUA_TNIL) {
+    g = luaL_testudata(L, -1, ENTRO_RNG_MT);
+    if (!g) luaL_error(L, "rng option must be an entro.Generator (tensor.rng(seed)), got %s",
+                       luaL_typename(L, -1));
+    lua_pop(L, 1);   /* the options table keeps it alive */
+    return g;
+  }
+  if (top >= 1 && lua_istable(L, top)) lua_pop(L, 1);   /* the nil from getfield */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &DEFAULT_KEY);
   g = lua_touserdata(L, -1);
   lua_pop(L, 1);   /* kept alive by the registry */
-  *first = 1;
   return g;
 }
 

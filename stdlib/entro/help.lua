@@ -300,9 +300,14 @@ local ENTRO = {
   mem = "entro.mem() -> live bytes, {live, peak, cached, allocs} -- the memory held by tensors",
   mem_trim = "entro.mem_trim() -- returns the tensor memory cached for reuse to the system",
   clock = "entro.clock() -> seconds -- a monotonic clock, for timing",
-  blas = "entro.blas() -> {core, config, threads} -- which OpenBLAS kernels run, on how many "
-    .. "threads",
-  set_threads = "entro.set_threads(n) -- the number of BLAS threads",
+  blas = "entro.blas() -> {core, config, threads, elementwise_threads} -- which OpenBLAS kernels "
+    .. "run, on how many threads",
+  set_threads = "entro.set_threads(n) -- the number of threads for BLAS and for entro's big "
+    .. "elementwise runs",
+  checkpoint = "entro.checkpoint(path, {net, opt, rng, loader, monitor, step, extra}) -- saves "
+    .. "everything needed to continue a run, atomically, with a checksum",
+  restore = "entro.restore(path [, {net, opt, rng, loader, monitor}]) -> the saved table, or "
+    .. "loads it into the objects and returns step, extra",
   version = "entro.version -- the version string, as `entro --version` prints it",
   seed = "entro.seed -- the default generator's seed (--seed N or ENTRO_SEED, default 0)",
   quiet = "entro.quiet -- true under --quiet or ENTRO_QUIET=1 (no progress bars)",

@@ -297,3 +297,11 @@ test("the default generator is seeded by --seed and ENTRO_SEED (0 when unset)", 
   eq(values(T.rand(4)), a)
   eq(values(T.rand(d, 4)), values(T.rng(12):rand(8):narrow(1, 5, 4)))
 end)
+
+test("module functions take the generator from a trailing {rng = g}", function()
+  local a = tensor.randn(2, 3, {rng = tensor.rng(5)})
+  local b = tensor.rng(5):randn(2, 3)
+  eq((a - b):abs():max(), 0)
+  eq(tensor.rand(4, {rng = tensor.rng(1)}):totable(), tensor.rng(1):rand(4):totable())
+  raises(function() tensor.randn(2, {rng = 3}) end, "entro.Generator")
+end)
