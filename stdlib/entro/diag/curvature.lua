@@ -104,35 +104,51 @@ local function hvp_fd(loss_fn, params, v, opts)
   return result
 end
 
--- Hv exactly: differentiate g·v, where g = ∇L was computed with create_graph (Pearlmutter's
--- trick; ReLU's second derivative is exactly zero, as in PyTorch).
-local function hvp_exact(loss_fn, params, v)
+-- The exact Hessian as an operator: g = ∇L is computed once with create_graph, and each
+-- product Hv differentiates g·v through that retained graph (Pearlmutter's trick, as
+-- PyHessian does it; ReLU's second derivative is exactly zero). One backward pass per
+-- product, however many products a Lanczos run asks for.
+local function exact_operator(loss_fn, params)
   local g = tensor.grad(loss_fn, params, {create_graph = true})
-  local dir = unflatten(v, params)
-  local gv = 0
-  for i = 1, #params do gv = gv + (g[i] * dir[i]):sum() end
-  -- a gradient that does not depend on the parameters (a linear loss) was recorded as a
-  -- constant: the Hessian is zero
-  if not (tensor.is_tensor(gv) and gv.needs_grad) then return tensor.zeros(v:numel()) end
-  local hv = tensor.grad(gv, params)
-  return tensor.no_grad(flatten, hv)
+  return function(v)
+    local dir = unflatten(v, params)
+    local gv = 0
+    for i = 1, #params do gv = gv + (g[i] * dir[i]):sum() end
+    -- a gradient that does not depend on the parameters (a linear loss) was recorded as a
+    -- constant: the Hessian is zero
+    if not (tensor.is_tensor(gv) and gv.needs_grad) then return tensor.zeros(v:numel()) end
+    local hv = tensor.grad(gv, params, {retain_graph = true})
+    return tensor.no_grad(flatten, hv)
+  end
 end
 
 -- Ops without second-derivative kernels make the exact method fail with this message.
 local function unsupported(err) return tostring(err):find("no second derivative", 1, true) ~= nil end
 
--- method: "exact", "fd", or "auto" (exact when every op of the loss supports it, else
--- finite differences). Returns Hv and the method used.
-local function hvp_flat(loss_fn, params, v, opts)
+-- The Hessian operator v -> Hv for the current parameters, and the method it uses:
+-- "exact", "fd", or "auto" (exact when every op of the loss supports it, else finite
+-- differences). Valid until the parameters change.
+local function operator(loss_fn, params, opts)
   local method = opts.method or "auto"
-  if method == "fd" then return hvp_fd(loss_fn, params, v, opts), "fd" end
+  local fd = function(v) return hvp_fd(loss_fn, params, v, opts) end
+  if method == "fd" then return fd, "fd" end
   if method ~= "exact" and method ~= "auto" then
     error("diag.hvp: method must be exact, fd or auto, got " .. tostring(method), 0)
   end
-  local ok, hv = pcall(hvp_exact, loss_fn, params, v)
-  if ok then return hv, "exact" end
-  if method == "auto" and unsupported(hv) then return hvp_fd(loss_fn, params, v, opts), "fd" end
-  error(hv, 0)
+  local ok, op = pcall(exact_operator, loss_fn, params)
+  if ok then
+    -- the first product may still meet an op without a second derivative
+    local probe_ok, err = pcall(op, tensor.zeros((tensor.no_grad(flatten, params)):numel()))
+    if probe_ok then return op, "exact" end
+    ok, op = false, err
+  end
+  if method == "auto" and unsupported(op) then return fd, "fd" end
+  error(op, 0)
+end
+
+local function hvp_flat(loss_fn, params, v, opts)
+  local op, method = operator(loss_fn, params, opts)
+  return op(v), method
 end
 
 -- diag.hvp(loss_fn, params, v, {method = "auto"|"exact"|"fd", order = 2, eps}) -> Hv,
@@ -151,10 +167,11 @@ function M.hessian(loss_fn, params, opts)
   local n = check_params(params, "diag.hessian")
   if n > 4000 then error("diag.hessian: " .. n .. " parameters is too many for a dense Hessian", 2) end
   local h = tensor.zeros(n, n)
+  local op = operator(loss_fn, params, opts or {})
   for i = 1, n do
     local e = tensor.zeros(n)
     e:set(i, 1)
-    h:select(1, i):copy((hvp_flat(loss_fn, params, e, opts or {})))
+    h:select(1, i):copy(op(e))
   end
   return (h + h:t()) * 0.5
 end
@@ -233,12 +250,7 @@ function M.sharpness(loss_fn, params, opts)
     error("diag.sharpness: tol must be a positive number, got " .. tostring(tol), 2)
   end
   local rng = opts.rng or tensor.default_rng()
-  local used
-  local op = function(v)
-    local hv, m = hvp_flat(loss_fn, params, v, opts)
-    used = m
-    return hv
-  end
+  local op, used = operator(loss_fn, params, opts)
   local stop = tol and function(alpha, beta, j)
     if j < k then return false end
     local theta, S = tridiag(alpha, beta, j)
@@ -273,10 +285,11 @@ function M.hessian_trace(loss_fn, params, opts)
     error("diag.hessian_trace: samples must be an integer >= 2", 2)
   end
   local rng = opts.rng or tensor.default_rng()
+  local op = operator(loss_fn, params, opts)
   local sum, sumsq = 0, 0
   for _ = 1, samples do
     local z = rng:bernoulli(0.5, n):mul_(2):sub_(1)
-    local v = z:dot((hvp_flat(loss_fn, params, z, opts)))
+    local v = z:dot(op(z))
     sum, sumsq = sum + v, sumsq + v * v
   end
   local mean = sum / samples
@@ -301,7 +314,7 @@ function M.spectral_density(loss_fn, params, opts)
   steps = math.min(steps, n)
   local rng = opts.rng or tensor.default_rng()
   local nodes, weights = {}, {}
-  local op = function(v) return hvp_flat(loss_fn, params, v, opts) end
+  local op = operator(loss_fn, params, opts)
   for _ = 1, probes do
     local alpha, beta, _, m = lanczos(op, random_unit(n, rng), steps, n)
     local theta, S = tridiag(alpha, beta, m)
