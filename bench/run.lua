@@ -156,12 +156,19 @@ local function mlp_step(sizes, B, loss, warm)
   end
 end
 
+-- torch runs these with OMP_WAIT_POLICY=passive, in a process of their own: by default its
+-- OpenMP threads spin between ops and take the cores from OpenBLAS's threads (four busy
+-- threads on two cores), which made its training steps 2-5x slower, erratically, and its
+-- Hessian 3x (bench/README.md). The microbenchmarks above keep the default, which suits
+-- back-to-back elementwise kernels.
+local PASSIVE = "OMP_WAIT_POLICY=passive"
+
 local TINY, MID, WIDE = {10, 32, 32, 1}, {784, 256, 256, 10}, {784, 1024, 1024, 10}
-workload{name = "mlp_tiny_step", unit = "us/step", step = true, target = 0.1,
+workload{name = "mlp_tiny_step", unit = "us/step", step = true, target = 0.1, torch_env = PASSIVE,
   what = "SGD step, MLP 10-32-32-1 ReLU, batch 16, nn.mse",
   torch_what = "the same step (nn.Sequential, F.mse_loss, optim.SGD)",
   entro = mlp_step(TINY, 16, "mse", 200)}
-workload{name = "mlp_mid_step", unit = "us/step", step = true, target = 0.8,
+workload{name = "mlp_mid_step", unit = "us/step", step = true, target = 0.8, torch_env = PASSIVE,
   what = "SGD step, MLP 784-256-256-10 ReLU, batch 128, nn.cross_entropy",
   torch_what = "the same step (F.cross_entropy)",
   entro = mlp_step(MID, 128, "cross_entropy", 100)}
@@ -203,7 +210,7 @@ workload{name = "mlp_mid_monitor", unit = "us/pair", calls = 50, step = true, to
 -- The flops a step needs: forward 2·B·Σ in·out, dW as much, dX for every layer but the first
 -- (the input needs no gradient; neither side computes it). Roofline: this rate over OpenBLAS
 -- dgemm 1024²'s, measured by cref in the same round.
-workload{name = "mlp_wide_step", unit = "us/step", step = true, target = 0.9,
+workload{name = "mlp_wide_step", unit = "us/step", step = true, target = 0.9, torch_env = PASSIVE,
   work = 2 * 256 * (2 * sum_in_out(WIDE, 1) + sum_in_out(WIDE, 2)),
   ref = "dgemm:1024", ref_work = 2 * 1024 ^ 3, target_roofline = 70,
   what = "SGD step, MLP 784-1024-1024-10 ReLU, batch 256, nn.cross_entropy",
@@ -215,7 +222,7 @@ workload{name = "mlp_wide_step", unit = "us/step", step = true, target = 0.9,
 -- its collector's full-collection mark for the rows after), warm up with 20 steps in the
 -- setup, then time one epoch.
 workload{name = "fmnist_epoch", unit = "s/epoch", warmup = 0, calls = 1, rounds = 3,
-  target = 0.7,
+  target = 0.7, torch_env = PASSIVE,
   what = "1 epoch of Fashion-MNIST (60000x784), MLP 784-256-10 ReLU, batch 128, " ..
          "SGD lr 0.05 momentum 0.9, shuffled by data.loader",
   torch_what = "the same (data read from the IDX files by gzip + numpy; batches by randperm " ..
@@ -239,9 +246,9 @@ workload{name = "fmnist_epoch", unit = "s/epoch", warmup = 0, calls = 1, rounds 
 -- Top Hessian eigenvalue by 20 Lanczos iterations = 20 exact HVPs on both sides. Both warm
 -- up with a 2-iteration run in the setup.
 workload{name = "hessian_top", unit = "s/call", warmup = 0, calls = 1, rounds = 3,
-  target = 0.7,
+  target = 0.7, torch_env = PASSIVE,
   what = "diag.sharpness(loss_fn, params, {maxiter = 20}), MLP 784-256-256-10, batch 1024, " ..
-         "cross-entropy (each HVP: forward, create_graph backward, double backward)",
+         "cross-entropy (the gradient once with create_graph, then one backward per HVP)",
   torch_what = "20-step Lanczos, full reorthogonalisation; PyHessian's HVPs: grads once with " ..
                "create_graph=True, then autograd.grad(grads, params, grad_outputs=v)",
   entro = function()
@@ -254,14 +261,14 @@ workload{name = "hessian_top", unit = "s/call", warmup = 0, calls = 1, rounds = 
     end
   end}
 
-workload{name = "cka_2048x256", unit = "ms/call", target = 1.0,
+workload{name = "cka_2048x256", unit = "ms/call", target = 1.0, torch_env = PASSIVE,
   what = "diag.cka(X, Y), linear, two 2048x256 matrices",
   torch_what = "numpy: centre, |Yc^T Xc|_F^2 / (|Xc^T Xc|_F |Yc^T Yc|_F)",
   entro = function()
     local X, Y = randn(2048, 256), tensor.rng(2):randn(2048, 256)
     return function(n) for _ = 1, n do diag.cka(X, Y) end end
   end}
-workload{name = "mknn_1024x256", unit = "ms/call",
+workload{name = "mknn_1024x256", unit = "ms/call", torch_env = PASSIVE,
   what = "diag.mutual_knn(X, Y, {k = 10}), two 1024x256 matrices",
   torch_what = "normalise rows, X X^T, diagonal -inf, torch.topk, intersection of the sets",
   entro = function()
@@ -316,6 +323,9 @@ local function helper(cmd)
 end
 
 local blas = entro.blas()
+-- entro's own elementwise pool gets the thread count every side gets (by default it would take
+-- every CPU, whatever OPENBLAS_NUM_THREADS says)
+entro.set_threads(blas.threads)
 local coretype = os.getenv("OPENBLAS_CORETYPE")   -- entro's choice, or the user's
 local env = string.format("OPENBLAS_NUM_THREADS=%d %s", blas.threads,
                           coretype and ("OPENBLAS_CORETYPE=" .. shq(coretype)) or "")
@@ -335,11 +345,13 @@ local round = 0   -- the current round
 -- whether w runs this round (w.rounds caps the rounds of a long workload)
 local function active(w) return round <= (w.rounds or ROUNDS) end
 
-local function names_for(side)
+-- The keys a helper process runs this round; for torch, those of one torch_env.
+local function names_for(side, torch_env)
   local list, seen = {}, {}
   for _, w in ipairs(W) do
     -- torch_ref.py takes NAME:WARMUP:CALLS (CALLS 0: doubling to MIN_TIME)
     local key = active(w) and ((side == "torch" and w.entro and w.torch ~= false
+                                and (w.torch_env or "") == torch_env
                                 and string.format("%s:%d:%d", w.name, w.warmup or 1, w.calls or 0))
                                or (side == "ref" and w.ref))
     if key and not seen[key] then list[#list + 1], seen[key] = key, true end
@@ -377,9 +389,17 @@ end
 
 local sides = {
   entro = run_entro,
+  -- one torch process per torch_env (in W's order)
   torch = function()
-    run_helper("torch", string.format("%s %s bench/torch_ref.py --threads %d", env, shq(PYTHON),
-                                      blas.threads), names_for("torch"))
+    local seen = {}
+    for _, w in ipairs(W) do
+      local e = w.torch_env or ""
+      if not seen[e] then
+        seen[e] = true
+        run_helper("torch", string.format("%s %s %s bench/torch_ref.py --threads %d", env, e,
+                                          shq(PYTHON), blas.threads), names_for("torch", e))
+      end
+    end
   end,
   ref = function() run_helper("ref", env .. " " .. shq(CREF), names_for("ref")) end,
 }
@@ -542,6 +562,10 @@ end
 if others and others > 0.1 then
   out("WARNING: the machine was busy; multi-threaded figures (dgemm, torch's elementwise ops)")
   out("may be far below their quiet values, and the spreads wide")
+  if blas.threads > 1 then
+    out("torch's intra-op threads meet at every op, so a busy machine slows its training steps")
+    out("most (up to 10x), which flatters entro/torch: OPENBLAS_NUM_THREADS=1 compares one thread")
+  end
 end
 out("each figure: median over rounds [min-max]; entro/torch = ratio of median times (lower is")
 out("better); %% of C = entro's rate over the C reference's rate (higher is better)")
