@@ -114,8 +114,12 @@ double entro_dot(const entro_tensor *a, const entro_tensor *b, int *status) {
   }
   int64_t n = a->shape[0];
   const double *p = entro_data(a), *q = entro_data(b);
+  int64_t sa = a->stride[0], sb = b->stride[0];
+  if (n >= 64 && n < INT32_MAX && sa > 0 && sb > 0 && sa < INT32_MAX && sb < INT32_MAX &&
+      !entro_blas_init())
+    return entro_blas.ddot((int)n, p, (int)sa, q, (int)sb);   /* vectorised, unrolled */
   double acc[4] = {0}, t = 0;
-  int64_t sa = a->stride[0], sb = b->stride[0], i = 0;
+  int64_t i = 0;
   if (sa == 1 && sb == 1)
     for (; i + 4 <= n; i += 4)
       for (int j = 0; j < 4; j++) acc[j] += p[i + j] * q[i + j];

@@ -68,6 +68,23 @@ int entro_optim_sgd(entro_tensor *p, const entro_tensor *g, entro_tensor *buf, i
     entro_tensor_bump(p);
     return ENTRO_OK;
   }
+  /* heavy-ball momentum without nesterov, the other common case, likewise */
+  if (b && !fresh && !h->nesterov && !h->noise && !h->lr_v && (x + n <= gd || gd + n <= x) &&
+      (b + n <= gd || gd + n <= b) && (b + n <= x || x + n <= b)) {
+    double *restrict xr = x, *restrict br = b;
+    const double *restrict gr = gd;
+    double lr = h->lr, wd = h->weight_decay;
+    if (wd == 0)
+      for (int64_t i = 0; i < n; i++) { br[i] = br[i] * mom + gr[i] * keep; xr[i] += -lr * br[i]; }
+    else
+      for (int64_t i = 0; i < n; i++) {
+        br[i] = br[i] * mom + (gr[i] + wd * xr[i]) * keep;
+        xr[i] += -lr * br[i];
+      }
+    entro_tensor_bump(p);
+    entro_tensor_bump(buf);
+    return ENTRO_OK;
+  }
   for (int64_t i = 0; i < n; i++) {
     double d = grad_at(h, gd, x, i);
     if (b) {
