@@ -6,6 +6,7 @@
 #include "grad_ops.h"
 
 int entro_grad_mode = 1;
+int entro_backward_into_leaves;
 
 /* Nodes with up to POOL_IN inputs are recycled through a free list: a training step
  * records the same few dozen nodes every time. */
@@ -219,8 +220,9 @@ int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int
     if (!(g0 = entro_tensor_full(root->ndim, root->shape, 1.0))) return entro_errcode();
   }
   for (int i = 0; i < ncap; i++) capout[i] = NULL;
-  int saved_mode = entro_grad_mode;
+  int saved_mode = entro_grad_mode, saved_into = entro_backward_into_leaves;
   entro_grad_mode = create_graph;   /* record the backward pass itself, or nothing */
+  entro_backward_into_leaves = ncap == 0 && !create_graph;
   int st = ENTRO_OK;
   entro_node *top = root->grad_fn;
   if (!top) {   /* a leaf */
@@ -316,6 +318,7 @@ done:
   }
 finish:
   entro_grad_mode = saved_mode;
+  entro_backward_into_leaves = saved_into;
   entro_tensor_release(g0);
   if (st) {
     for (int i = 0; i < ncap; i++) { entro_tensor_release(capout[i]); capout[i] = NULL; }

@@ -37,6 +37,9 @@ struct entro_node {
 
 /* Grad mode: recording happens only while it is on (tensor.no_grad turns it off). */
 extern int entro_grad_mode;
+/* Set during a plain backward pass that accumulates into .grad (no capture, no
+ * create_graph): a kernel may then add a leaf's gradient into its .grad itself. */
+extern int entro_backward_into_leaves;
 
 static inline int entro_requires_grad(const entro_tensor *t) {
   return t && (t->flags & ENTRO_REQUIRES_GRAD);

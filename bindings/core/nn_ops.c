@@ -43,9 +43,17 @@ static int bw_linear(entro_node *n, const entro_tensor *g, entro_tensor **din) {
     if ((st = give(din, 0, r))) goto done;
   }
   if (entro_node_wants(n, 1)) {
-    entro_tensor *dw = entro_tensor_new(2, w->shape);
-    if (!dw || (st = entro_gemm(1, g2, 1, x2, 0, 0, dw))) { entro_tensor_release(dw); goto done; }
-    din[1] = dw;
+    entro_tensor *wl = n->in[1], *wg = wl->grad;
+    if (entro_backward_into_leaves && !wl->grad_fn && wg && entro_tensor_is_contiguous(wg) &&
+        entro_tensor_same_shape(wg, w)) {
+      /* a leaf weight's .grad takes dW straight from dgemm (beta = 1): no temporary, no
+       * separate accumulation pass; din[1] stays NULL so the engine adds nothing more */
+      if ((st = entro_gemm(1, g2, 1, x2, 0, 1, wg))) goto done;
+    } else {
+      entro_tensor *dw = entro_tensor_new(2, w->shape);
+      if (!dw || (st = entro_gemm(1, g2, 1, x2, 0, 0, dw))) { entro_tensor_release(dw); goto done; }
+      din[1] = dw;
+    }
   }
   if (n->n_in > 2 && entro_node_wants(n, 2))
     st = give(din, 2, entro_reduce_dim(ER_SUM, NULL, g2, 0, 0, 2, 0));
