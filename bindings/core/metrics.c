@@ -86,7 +86,7 @@ static int copy_in(const char *op, const char *what, const entro_tensor *a, doub
                    int64_t ld, int center) {
   int64_t n = a->shape[0], p = a->shape[1], s0 = a->stride[0], s1 = a->stride[1];
   const double *src = entro_data(a);
-  double *bad = xcalloc(op, 3 * p, sizeof *bad), *mean = bad + p, *rest = bad + 2 * p;
+  double *bad = xcalloc(op, 2 * p, sizeof *bad), *mean = bad + p;
   if (!bad) return entro_errcode();
   for (int64_t i = 0; i < n; i++) {
     double *r = dst + i * ld;
@@ -105,13 +105,10 @@ static int copy_in(const char *op, const char *what, const entro_tensor *a, doub
     for (int64_t j = 0; j < p; j++) mean[j] /= (double)n;
     for (int64_t i = 0; i < n; i++) {
       double *r = dst + i * ld;
-      for (int64_t j = 0; j < p; j++) { r[j] -= mean[j]; rest[j] += r[j]; }
+      for (int64_t j = 0; j < p; j++) r[j] -= mean[j];
     }
-    for (int64_t j = 0; j < p; j++) rest[j] /= (double)n;
-    for (int64_t i = 0; i < n; i++) {
-      double *r = dst + i * ld;
-      for (int64_t j = 0; j < p; j++) r[j] -= rest[j];
-    }
+    /* No second correction pass: what rounding leaves of a column's mean is about
+     * eps * |mean|, and it moves CKA only to second order (checked with offsets of 1e8). */
   }
   free(bad);
   return st;
