@@ -110,6 +110,8 @@ end
 -- product, however many products a Lanczos run asks for.
 local function exact_operator(loss_fn, params)
   local g = tensor.grad(loss_fn, params, {create_graph = true})
+  -- closing g frees the recorded graph at once, so its storage serves the next call
+  local function done() for _, t in ipairs(g) do t:close() end end
   return function(v)
     local dir = unflatten(v, params)
     local gv = 0
@@ -119,7 +121,7 @@ local function exact_operator(loss_fn, params)
     if not (tensor.is_tensor(gv) and gv.needs_grad) then return tensor.zeros(v:numel()) end
     local hv = tensor.grad(gv, params, {retain_graph = true})
     return tensor.no_grad(flatten, hv)
-  end
+  end, done
 end
 
 -- Ops without second-derivative kernels make the exact method fail with this message.
@@ -131,24 +133,28 @@ local function unsupported(err) return tostring(err):find("no second derivative"
 local function operator(loss_fn, params, opts)
   local method = opts.method or "auto"
   local fd = function(v) return hvp_fd(loss_fn, params, v, opts) end
-  if method == "fd" then return fd, "fd" end
+  local nothing = function() end
+  if method == "fd" then return fd, "fd", nothing end
   if method ~= "exact" and method ~= "auto" then
     error("diag.hvp: method must be exact, fd or auto, got " .. tostring(method), 0)
   end
-  local ok, op = pcall(exact_operator, loss_fn, params)
+  local ok, op, done = pcall(exact_operator, loss_fn, params)
   if ok then
     -- the first product may still meet an op without a second derivative
     local probe_ok, err = pcall(op, tensor.zeros((tensor.no_grad(flatten, params)):numel()))
-    if probe_ok then return op, "exact" end
+    if probe_ok then return op, "exact", done end
+    done()
     ok, op = false, err
   end
-  if method == "auto" and unsupported(op) then return fd, "fd" end
+  if method == "auto" and unsupported(op) then return fd, "fd", nothing end
   error(op, 0)
 end
 
 local function hvp_flat(loss_fn, params, v, opts)
-  local op, method = operator(loss_fn, params, opts)
-  return op(v), method
+  local op, method, done = operator(loss_fn, params, opts)
+  local hv = op(v)
+  done()
+  return hv, method
 end
 
 -- diag.hvp(loss_fn, params, v, {method = "auto"|"exact"|"fd", order = 2, eps}) -> Hv,
@@ -167,12 +173,13 @@ function M.hessian(loss_fn, params, opts)
   local n = check_params(params, "diag.hessian")
   if n > 4000 then error("diag.hessian: " .. n .. " parameters is too many for a dense Hessian", 2) end
   local h = tensor.zeros(n, n)
-  local op = operator(loss_fn, params, opts or {})
+  local op, _, done = operator(loss_fn, params, opts or {})
   for i = 1, n do
     local e = tensor.zeros(n)
     e:set(i, 1)
     h:select(1, i):copy(op(e))
   end
+  done()
   return (h + h:t()) * 0.5
 end
 
@@ -250,7 +257,7 @@ function M.sharpness(loss_fn, params, opts)
     error("diag.sharpness: tol must be a positive number, got " .. tostring(tol), 2)
   end
   local rng = opts.rng or tensor.default_rng()
-  local op, used = operator(loss_fn, params, opts)
+  local op, used, done = operator(loss_fn, params, opts)
   local stop = tol and function(alpha, beta, j)
     if j < k then return false end
     local theta, S = tridiag(alpha, beta, j)
@@ -261,6 +268,7 @@ function M.sharpness(loss_fn, params, opts)
     return true
   end
   local alpha, beta, Q, steps = lanczos(op, random_unit(n, rng), maxiter, n, stop)
+  done()
   local theta, S = tridiag(alpha, beta, steps)
   local values, vectors, residuals = {}, {}, {}
   for i = 1, math.min(k, steps) do
@@ -285,13 +293,14 @@ function M.hessian_trace(loss_fn, params, opts)
     error("diag.hessian_trace: samples must be an integer >= 2", 2)
   end
   local rng = opts.rng or tensor.default_rng()
-  local op = operator(loss_fn, params, opts)
+  local op, _, done = operator(loss_fn, params, opts)
   local sum, sumsq = 0, 0
   for _ = 1, samples do
     local z = rng:bernoulli(0.5, n):mul_(2):sub_(1)
     local v = z:dot(op(z))
     sum, sumsq = sum + v, sumsq + v * v
   end
+  done()
   local mean = sum / samples
   local var = math.max(0, (sumsq - samples * mean * mean) / (samples - 1))
   return mean, math.sqrt(var / samples)
@@ -314,7 +323,7 @@ function M.spectral_density(loss_fn, params, opts)
   steps = math.min(steps, n)
   local rng = opts.rng or tensor.default_rng()
   local nodes, weights = {}, {}
-  local op = operator(loss_fn, params, opts)
+  local op, _, done = operator(loss_fn, params, opts)
   for _ = 1, probes do
     local alpha, beta, _, m = lanczos(op, random_unit(n, rng), steps, n)
     local theta, S = tridiag(alpha, beta, m)
@@ -323,6 +332,7 @@ function M.spectral_density(loss_fn, params, opts)
       weights[#weights + 1] = S:get(1, j) ^ 2 / probes
     end
   end
+  done()
   local result = {nodes = nodes, weights = weights}
   -- the smoothed density at the points x (a list or tensor), Gaussian width sigma
   function result.density(x, sigma)
