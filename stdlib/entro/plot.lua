@@ -687,21 +687,25 @@ function Figure:script()
   return table.concat(script_parts(self, kind, path))
 end
 
+-- Renders a figure or grid (its script from parts_of) to path or its default target; a
+-- default file name is printed, since the path is a result (--quiet keeps it).
+local function render(self, path, parts_of)
+  local defaulted = path == nil and self.out == nil and self._default == nil
+  local kind, p = target(self, path)
+  local parts = parts_of(self, kind, p)
+  if p then mkdir_parent(p) end
+  run(parts, figure_name(self, p))
+  if p and defaulted and self._default then io.stderr:write("plot: wrote ", p, "\n") end
+  return self
+end
+
 function Figure:save(path)
   if self._grid then
     if path ~= nil then fail("plot.save: save a grid panel through its grid (g:save())") end
     self._grid:save()
     return self
   end
-  local defaulted = path == nil and self.out == nil and self._default == nil
-  local kind, p = target(self, path)
-  local parts = script_parts(self, kind, p)
-  if p then mkdir_parent(p) end
-  run(parts, figure_name(self, p))
-  if p and defaulted and self._default then   -- the path is a result, not progress: --quiet keeps it
-    io.stderr:write("plot: wrote ", p, "\n")
-  end
-  return self
+  return render(self, path, script_parts)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -786,17 +790,7 @@ function Grid:script()
   return table.concat(grid_parts(self, kind, path))
 end
 
-function Grid:save(path)
-  local defaulted = path == nil and self.out == nil and self._default == nil
-  local kind, p = target(self, path)
-  local parts = grid_parts(self, kind, p)
-  if p then mkdir_parent(p) end
-  run(parts, figure_name(self, p))
-  if p and defaulted and self._default then   -- the path is a result, not progress: --quiet keeps it
-    io.stderr:write("plot: wrote ", p, "\n")
-  end
-  return self
-end
+function Grid:save(path) return render(self, path, grid_parts) end
 
 ---------------------------------------------------------------------------------------------
 -- CSV logs
