@@ -16,11 +16,13 @@
 local tensor = require "entro.tensor"
 local C = require "entro.data_c"
 local progress = require "entro.progress"
+local util = require "entro.util"
 
 local M = {}
 local is_tensor = tensor.is_tensor
+local check_options = util.check_options
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = util.fail
 
 -- Calls a C function, dropping the "data.lua:NN:" position its errors would carry: the
 -- message names the operation and the file already.
@@ -41,23 +43,6 @@ local function show(v)
   if type(v) == "string" then return string.format("%q", v) end
   if is_tensor(v) then return "a tensor of shape " .. shape_str(v) end
   return tostring(v)
-end
-
--- Refuses options that are not in `known`; returns opts (or an empty table for nil).
-local function options(op, opts, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" or is_tensor(opts) then
-    fail("%s: options must be a table, got %s", op, show(opts))
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for name in pairs(known) do names[#names + 1] = name end
-      table.sort(names)
-      fail("%s: unknown option '%s' (known: %s)", op, tostring(k), table.concat(names, ", "))
-    end
-  end
-  return opts
 end
 
 local function is_int(v)
@@ -142,7 +127,7 @@ function M.loader(X, Y, opts)
          Y:dim() < 1 and 0 or Y:size(1), shape_str(Y))
   end
   if n == 0 then fail("%s: X holds no samples (shape %s)", op, shape_str(X)) end
-  opts = options(op, opts, LOADER_OPTS)
+  opts = check_options(op, opts, LOADER_OPTS)
   local B = int_opt(op, "batch", opts.batch, 1)
   local replacement = bool_opt(op, "replacement", opts.replacement, false)
   local shuffle = bool_opt(op, "shuffle", opts.shuffle, true)
@@ -344,7 +329,7 @@ local function covariance(op, name, v, d)
     if v:size(1) ~= d then fail("%s: %s holds %d variances, expected %d", op, name, v:size(1), d) end
     vars = v:clone()
   elseif type(v) == "table" and v.power_law ~= nil then
-    options(op .. " " .. name, v, {power_law = true})
+    check_options(op .. " " .. name, v, {power_law = true})
     return covariance(op, name, M.power_law_cov(d, v.power_law), d)
   elseif type(v) == "table" and not is_tensor(v) then
     if #v ~= d then fail("%s: %s holds %d variances, expected %d", op, name, #v, d) end
@@ -403,7 +388,7 @@ local TEACHER_OPTS = {n = true, din = true, dout = true, hidden = true, act = tr
 function M.teacher(opts)
   local op = "data.teacher"
   if opts == nil then fail("%s: expected an options table {n = ..., din = ...}", op) end
-  opts = options(op, opts, TEACHER_OPTS)
+  opts = check_options(op, opts, TEACHER_OPTS)
   local n = int_opt(op, "n", opts.n, 1)
   local din = int_opt(op, "din", opts.din, 1)
   local dout = int_opt(op, "dout", opts.dout, 1, 1)
@@ -472,7 +457,7 @@ local LT_OPTS = {n = true, din = true, dout = true, V = true, input_cov = true, 
 function M.linear_teacher(opts)
   local op = "data.linear_teacher"
   if opts == nil then fail("%s: expected an options table {din = ..., dout = ...}", op) end
-  opts = options(op, opts, LT_OPTS)
+  opts = check_options(op, opts, LT_OPTS)
   local rng = rng_opt(op, opts.rng)
   local n = int_opt(op, "n", opts.n, 0, 0)
   local V, din, dout = opts.V, nil, nil
@@ -524,7 +509,7 @@ local GM_OPTS = {n = true, classes = true, dim = true, sep = true, class_weights
 function M.gaussian_mixture(opts)
   local op = "data.gaussian_mixture"
   if opts == nil then fail("%s: expected an options table {n = ..., classes = ..., dim = ...}", op) end
-  opts = options(op, opts, GM_OPTS)
+  opts = check_options(op, opts, GM_OPTS)
   local n = int_opt(op, "n", opts.n, 1)
   local K = int_opt(op, "classes", opts.classes, 1)
   local dim = int_opt(op, "dim", opts.dim, 1)
@@ -582,7 +567,7 @@ end
 function M.read_idx(path, opts)
   local op = "data.read_idx"
   if type(path) ~= "string" then fail("%s: path must be a string, got %s", op, show(path)) end
-  opts = options(op, opts, {n = true})
+  opts = check_options(op, opts, {n = true})
   return ccall(C.read_idx, path, opts.n and int_opt(op, "n", opts.n, 0), 1, op)
 end
 
@@ -590,7 +575,7 @@ end
 function M.parse_idx(bytes, opts)
   local op = "data.parse_idx"
   if type(bytes) ~= "string" then fail("%s: expected a string of bytes, got %s", op, show(bytes)) end
-  opts = options(op, opts, {n = true})
+  opts = check_options(op, opts, {n = true})
   return ccall(C.parse_idx, bytes, opts.n and int_opt(op, "n", opts.n, 0), 1, op)
 end
 
@@ -610,7 +595,7 @@ end
 -- labels-idx1}-ubyte, gzipped or not; n reads only the first n samples.
 function M.fashion_mnist(opts)
   local op = "data.fashion_mnist"
-  opts = options(op, opts, {split = true, path = true, n = true})
+  opts = check_options(op, opts, {split = true, path = true, n = true})
   local split = opts.split or "train"
   local prefix = ({train = "train", test = "t10k"})[split]
   if not prefix then fail("%s: split must be \"train\" or \"test\", got %s", op, show(split)) end
@@ -673,7 +658,7 @@ end
 function M.read_csv(path, opts)
   local op = "data.read_csv"
   if type(path) ~= "string" then fail("%s: path must be a string, got %s", op, show(path)) end
-  opts = options(op, opts, {header = true, sep = true})
+  opts = check_options(op, opts, {header = true, sep = true})
   local header = opts.header
   if header ~= nil and type(header) ~= "boolean" then
     fail("%s: header must be true or false, got %s", op, show(header))
@@ -738,7 +723,7 @@ function M.write_csv(path, X, opts)
   if not is_tensor(X) or X:dim() < 1 or X:dim() > 2 then
     fail("%s: X must be a vector or a matrix, got %s", op, show(X))
   end
-  opts = options(op, opts, {header = true, sep = true})
+  opts = check_options(op, opts, {header = true, sep = true})
   local sep = opts.sep or ","
   check_sep(op, sep)
   local M2 = X:dim() == 1 and X:view(X:size(1), 1) or X

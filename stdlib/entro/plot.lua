@@ -26,6 +26,7 @@
 local M = {}
 local util = require "entro.util"
 local fail, entro_field, is_tensor = util.fail, util.entro_field, util.is_tensor
+local check_options = util.check_options
 
 M.interactive = nil     -- nil: detect once whether stdout is a terminal; true/false: override
 M.gnuplot = "gnuplot"   -- the gnuplot command
@@ -102,20 +103,6 @@ local function matrix(op, M_)
     out[r] = row
   end
   return out, nr, nc
-end
-
-local function check_opts(op, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then fail("%s: options must be a table (got %s)", op, describe(opts)) end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local names = {}
-      for a in pairs(allowed) do names[#names + 1] = a end
-      table.sort(names)
-      fail("%s: unknown option '%s' (options: %s)", op, tostring(k), table.concat(names, ", "))
-    end
-  end
-  return opts
 end
 
 local function set_of(...)
@@ -213,7 +200,7 @@ local function out_kind(op, path)
 end
 
 local function apply_opts(self, op, opts)
-  check_opts(op, opts, FIG_OPTS)
+  check_options(op, opts, FIG_OPTS)
   check_range(op, "xrange", opts.xrange)
   check_range(op, "yrange", opts.yrange)
   if opts.size ~= nil then
@@ -284,7 +271,7 @@ end
 local LINE_OPTS = set_of("label", "style", "width", "color")
 function Figure:line(x, y, opts)
   x, y, opts = xy_args(x, y, opts)
-  opts = check_opts("plot.line", opts, LINE_OPTS)
+  opts = check_options("plot.line", opts, LINE_OPTS)
   local xs, ys, n = xy("plot.line", x, y)
   local style = opts.style or "solid"
   if not LINESTYLE[style] then
@@ -301,7 +288,7 @@ end
 local SCATTER_OPTS = set_of("label", "size", "marker", "color")
 function Figure:scatter(x, y, opts)
   x, y, opts = xy_args(x, y, opts)
-  opts = check_opts("plot.scatter", opts, SCATTER_OPTS)
+  opts = check_options("plot.scatter", opts, SCATTER_OPTS)
   local xs, ys, n = xy("plot.scatter", x, y)
   local pt = MARKER[opts.marker or "circle"]
   if not pt then
@@ -315,7 +302,7 @@ end
 
 local ERR_OPTS = set_of("label", "color", "lines", "width")
 function Figure:errorbars(x, y, err, opts)
-  opts = check_opts("plot.errorbars", opts, ERR_OPTS)
+  opts = check_options("plot.errorbars", opts, ERR_OPTS)
   local xs, ys, n = xy("plot.errorbars", x, y)
   local es, ne
   if type(err) == "number" then
@@ -335,7 +322,7 @@ end
 local HIST_OPTS = set_of("bins", "range", "density", "label", "color")
 function Figure:hist(values, opts)
   local op = "plot.hist"
-  opts = check_opts(op, opts, HIST_OPTS)
+  opts = check_options(op, opts, HIST_OPTS)
   local vs, n = numbers(op, "values", values)
   if n == 0 then fail("%s: no data (values is empty)", op) end
   local finite = {}
@@ -403,7 +390,7 @@ end
 local HEAT_OPTS = set_of("xlabels", "ylabels", "palette", "zrange", "label")
 function Figure:heatmap(Mx, opts)
   local op = "plot.heatmap"
-  opts = check_opts(op, opts, HEAT_OPTS)
+  opts = check_options(op, opts, HEAT_OPTS)
   for _, s in ipairs(self.series) do
     if s.rows then fail("%s: a figure holds one heatmap; use plot.grid for several", op) end
   end
@@ -460,7 +447,7 @@ end
 
 -- A horizontal rule is drawn as a constant function, so autoscaling keeps it in view.
 function Figure:hline(y, opts)
-  opts = check_opts("plot.hline", opts, HLINE_OPTS)
+  opts = check_options("plot.hline", opts, HLINE_OPTS)
   local ys = num("plot.hline", "y", y)
   return add(self, {fn = ys, with = "with lines " .. rule_style("plot.hline", opts), label = opts.label})
 end
@@ -468,7 +455,7 @@ end
 -- A vertical rule is an arrow across the graph (clipped when outside the x range), with a key
 -- entry for its label.
 function Figure:vline(x, opts)
-  opts = check_opts("plot.vline", opts, HLINE_OPTS)
+  opts = check_options("plot.vline", opts, HLINE_OPTS)
   local xs = num("plot.vline", "x", x)
   local st = rule_style("plot.vline", opts)
   return add(self, {x = x, arrow = string.format("set arrow from first %s, graph 0 to first %s, graph 1 nohead %s",
@@ -717,7 +704,7 @@ local GRID_OPTS = set_of("rows", "cols", "out", "size", "title")
 
 function M.grid(opts)
   local op = "plot.grid"
-  opts = check_opts(op, opts or {}, GRID_OPTS)
+  opts = check_options(op, opts or {}, GRID_OPTS)
   local rows, cols = opts.rows or 1, opts.cols or 1
   for _, v in ipairs{rows, cols} do
     if math.type(v) ~= "integer" or v < 1 then fail("%s: rows and cols must be positive integers", op) end
@@ -800,7 +787,7 @@ for k in pairs(FIG_OPTS) do CSV_OPTS[k] = true end
 
 function M.csv(path, opts)
   local op = "plot.csv"
-  opts = check_opts(op, opts, CSV_OPTS)
+  opts = check_options(op, opts, CSV_OPTS)
   if type(path) ~= "string" then fail("%s: path must be a file name (got %s)", op, describe(path)) end
   local cols, names = require("entro.log").read_csv(path)
   local function column(name)

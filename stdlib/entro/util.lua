@@ -18,4 +18,21 @@ function M.is_tensor(v)
   return type(T) == "table" and T.is_tensor ~= nil and T.is_tensor(v) == true
 end
 
+-- Refuses options that are not keys of `known` (a set); returns opts, or {} for nil.
+function M.check_options(op, opts, known)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" or M.is_tensor(opts) then
+    M.fail("%s: options must be a table, got %s", op, M.is_tensor(opts) and "a tensor" or type(opts))
+  end
+  for k in pairs(opts) do
+    if not known[k] then
+      local names = {}
+      for name in pairs(known) do names[#names + 1] = tostring(name) end
+      table.sort(names)
+      M.fail("%s: unknown option '%s' (known: %s)", op, tostring(k), table.concat(names, ", "))
+    end
+  end
+  return opts
+end
+
 return M
