@@ -327,8 +327,10 @@ local blas = entro.blas()
 -- every CPU, whatever OPENBLAS_NUM_THREADS says)
 entro.set_threads(blas.threads)
 local coretype = os.getenv("OPENBLAS_CORETYPE")   -- entro's choice, or the user's
-local env = string.format("OPENBLAS_NUM_THREADS=%d %s", blas.threads,
-                          coretype and ("OPENBLAS_CORETYPE=" .. shq(coretype)) or "")
+local timeout = os.getenv("OPENBLAS_THREAD_TIMEOUT")   -- likewise (bindings/core/blas.c)
+local env = string.format("OPENBLAS_NUM_THREADS=%d %s %s", blas.threads,
+                          coretype and ("OPENBLAS_CORETYPE=" .. shq(coretype)) or "",
+                          timeout and ("OPENBLAS_THREAD_TIMEOUT=" .. shq(timeout)) or "")
 
 local samples = {}   -- samples[name][side] = array of seconds per call
 local allocs_per_call = {}

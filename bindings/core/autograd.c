@@ -198,53 +198,65 @@ static int to_leaf(entro_tensor *leaf, entro_tensor *g, int ncap, entro_tensor *
 
 int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int create_graph,
                    int ncap, entro_tensor *const *cap, entro_tensor **capout) {
+  if (!entro_requires_grad(root))
+    return entro_fail(ENTRO_EINVAL, "backward: the tensor does not require grad (no parameter "
+                      "with requires_grad took part in computing it)");
+  return entro_backward_many(1, &root, &grad, retain, create_graph, ncap, cap, capout);
+}
+
+int entro_backward_many(int nroot, entro_tensor *const *roots, const entro_tensor *const *grads,
+                        int retain, int create_graph, int ncap, entro_tensor *const *cap,
+                        entro_tensor **capout) {
   char b1[200], b2[200];
   if (create_graph && ncap == 0)
     return entro_fail(ENTRO_EINVAL, "backward: create_graph needs the gradients returned "
                       "(tensor.grad(f, params, {create_graph = true}))");
   if (create_graph) retain = 1;
-  if (!entro_requires_grad(root))
-    return entro_fail(ENTRO_EINVAL, "backward: the tensor does not require grad (no parameter "
-                      "with requires_grad took part in computing it)");
-  entro_tensor *g0;
-  if (grad) {
-    if (!entro_tensor_same_shape(grad, root))
+  for (int i = 0; i < nroot; i++) {
+    const entro_tensor *r = roots[i], *g = grads[i];
+    if (g && !entro_tensor_same_shape(g, r))
       return entro_fail(ENTRO_EINVAL, "backward: gradient has shape %s, the tensor %s",
-                        entro_tensor_shape_str(b1, grad), entro_tensor_shape_str(b2, root));
-    g0 = (entro_tensor *)grad;
-    entro_tensor_retain(g0);
-  } else {
-    if (root->numel != 1)
+                        entro_tensor_shape_str(b1, g), entro_tensor_shape_str(b2, r));
+    if (!g && r->numel != 1)
       return entro_fail(ENTRO_EINVAL, "backward: a tensor of shape %s is not a scalar; pass the "
-                        "gradient of the output (y:backward(grad))", entro_tensor_shape_str(b1, root));
-    if (!(g0 = entro_tensor_full(root->ndim, root->shape, 1.0))) return entro_errcode();
+                        "gradient of the output (y:backward(grad))", entro_tensor_shape_str(b1, r));
   }
   for (int i = 0; i < ncap; i++) capout[i] = NULL;
   int saved_mode = entro_grad_mode, saved_into = entro_backward_into_leaves;
   entro_grad_mode = create_graph;   /* record the backward pass itself, or nothing */
   entro_backward_into_leaves = ncap == 0 && !create_graph;
   int st = ENTRO_OK;
-  entro_node *top = root->grad_fn;
-  if (!top) {   /* a leaf */
-    st = to_leaf(root, g0, ncap, cap, capout);
-    goto finish;
-  }
-  if (!top->backward) {
-    st = entro_fail(ENTRO_EINVAL, "backward: the graph behind this tensor was freed by an "
-                    "earlier backward; pass {retain_graph = true} to the first one");
-    goto finish;
-  }
-  /* count, for every reachable node, the edges that lead into it. Each node in `all` is
-   * retained until the end: freeing one node's graph can drop the last tensor holding
-   * another node of the list. */
   /* the work lists of the previous pass are taken over (a nested pass would start empty) */
   nodevec all = spare_all, ready = spare_ready;
   spare_all = spare_ready = (nodevec){0};
   all.n = ready.n = 0;
-  if ((st = push(&all, top))) goto done;
-  top->refs++;
-  top->mark = 1;
-  top->pending = 0;
+  /* the roots' gradients: into leaves at once, else into their nodes, which open `all`.
+   * Each node in `all` is retained until the end: freeing one node's graph can drop the
+   * last tensor holding another node of the list. */
+  for (int i = 0; i < nroot && !st; i++) {
+    entro_tensor *r = roots[i], *g = (entro_tensor *)grads[i];
+    if (!entro_requires_grad(r)) continue;   /* contributes nothing */
+    if (g) entro_tensor_retain(g);
+    else if (!(g = entro_tensor_full(r->ndim, r->shape, 1.0))) { st = entro_errcode(); break; }
+    entro_node *top = r->grad_fn;
+    if (!top) {
+      st = to_leaf(r, g, ncap, cap, capout);
+    } else if (!top->backward) {
+      st = entro_fail(ENTRO_EINVAL, "backward: the graph behind this tensor was freed by an "
+                      "earlier backward; pass {retain_graph = true} to the first one");
+    } else {
+      if (!top->mark && !(st = push(&all, top))) {
+        top->refs++;
+        top->mark = 1;
+        top->pending = 0;
+      }
+      if (!st) st = entro_grad_accumulate(&top->gacc, g);
+    }
+    entro_tensor_release(g);
+  }
+  if (st) goto done;
+  int ntop = all.n;
+  /* count, for every reachable node, the edges that lead into it */
   for (int i = 0; i < all.n; i++) {
     entro_node *n = all.v[i];
     for (int j = 0; j < n->n_in; j++) {
@@ -265,9 +277,9 @@ int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int
       c->pending++;
     }
   }
-  top->gacc = g0;
-  entro_tensor_retain(g0);
-  if ((st = push(&ready, top))) goto done;
+  /* a root's node that another root leads into waits for that gradient too */
+  for (int i = 0; i < ntop; i++)
+    if (all.v[i]->pending == 0 && (st = push(&ready, all.v[i]))) goto done;
   while (ready.n > 0) {
     entro_node *n = ready.v[--ready.n];
     entro_tensor *din[64], **dp = din;
@@ -316,10 +328,8 @@ done:
     free(all.v);
     free(ready.v);
   }
-finish:
   entro_grad_mode = saved_mode;
   entro_backward_into_leaves = saved_into;
-  entro_tensor_release(g0);
   if (st) {
     for (int i = 0; i < ncap; i++) { entro_tensor_release(capout[i]); capout[i] = NULL; }
     return st;

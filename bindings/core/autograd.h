@@ -78,6 +78,12 @@ entro_tensor *entro_record(entro_tensor *r, const char *name, entro_backward_fn 
  * retain is set. */
 int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int create_graph,
                    int ncap, entro_tensor *const *cap, entro_tensor **capout);
+/* The same from several roots at once, roots[i] with gradient grads[i] (NULL: 1 for a
+ * one-element root): the gradients of sum_i <roots[i], grads[i]>, in one pass over the
+ * graph. Roots that do not require grad contribute nothing. */
+int entro_backward_many(int nroot, entro_tensor *const *roots, const entro_tensor *const *grads,
+                        int retain, int create_graph, int ncap, entro_tensor *const *cap,
+                        entro_tensor **capout);
 /* The differentiable backward kernel of a node, or NULL when its op has none. */
 entro_backward_fn entro_double_backward(const entro_node *n);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "blas.h"
 #include "status.h"
+#include "parallel.h"
 
 entro_blas_t entro_blas;
 static int loaded;
@@ -22,6 +23,56 @@ static const char *detect_coretype(void) {
   return NULL;
 }
 
+#define ENTRO_BLAS_THREAD_TIMEOUT "20"
+
+/* ---- the routines entro does not split: OpenBLAS's threads for the length of a call ---- */
+
+static entro_blas_t real;   /* what the library exports */
+
+static void threads(int on) { real.set_num_threads(on ? entro_parallel_threads() : 1); }
+
+/* A wrapper that forwards to real.NAME with OpenBLAS threaded around the call. */
+#define THREADED(NAME, PARAMS, ARGS) \
+  static void threaded_##NAME PARAMS { threads(1); real.NAME ARGS; threads(0); }
+
+THREADED(dgemm, (int order, int ta, int tb, int m, int n, int k, double alpha, const double *a,
+                 int lda, const double *b, int ldb, double beta, double *c, int ldc),
+         (order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+THREADED(dsyrk, (int order, int uplo, int trans, int n, int k, double alpha, const double *a,
+                 int lda, double beta, double *c, int ldc),
+         (order, uplo, trans, n, k, alpha, a, lda, beta, c, ldc))
+THREADED(dsyevd, (const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
+                  double *w, double *work, const int *lwork, int *iwork, const int *liwork,
+                  int *info),
+         (jobz, uplo, n, a, lda, w, work, lwork, iwork, liwork, info))
+THREADED(dgesdd, (const char *jobz, const int *m, const int *n, double *a, const int *lda,
+                  double *s, double *u, const int *ldu, double *vt, const int *ldvt,
+                  double *work, const int *lwork, int *iwork, int *info),
+         (jobz, m, n, a, lda, s, u, ldu, vt, ldvt, work, lwork, iwork, info))
+THREADED(dgesv, (const int *n, const int *nrhs, double *a, const int *lda, int *ipiv, double *b,
+                 const int *ldb, int *info),
+         (n, nrhs, a, lda, ipiv, b, ldb, info))
+THREADED(dgelsd, (const int *m, const int *n, const int *nrhs, double *a, const int *lda,
+                  double *b, const int *ldb, double *s, const double *rcond, int *rank,
+                  double *work, const int *lwork, int *iwork, int *info),
+         (m, n, nrhs, a, lda, b, ldb, s, rcond, rank, work, lwork, iwork, info))
+THREADED(dpotrf, (const char *uplo, const int *n, double *a, const int *lda, int *info),
+         (uplo, n, a, lda, info))
+THREADED(dgeqrf, (const int *m, const int *n, double *a, const int *lda, double *tau,
+                  double *work, const int *lwork, int *info),
+         (m, n, a, lda, tau, work, lwork, info))
+THREADED(dorgqr, (const int *m, const int *n, const int *k, double *a, const int *lda,
+                  const double *tau, double *work, const int *lwork, int *info),
+         (m, n, k, a, lda, tau, work, lwork, info))
+THREADED(dgetrf, (const int *m, const int *n, double *a, const int *lda, int *ipiv, int *info),
+         (m, n, a, lda, ipiv, info))
+THREADED(dgetri, (const int *n, double *a, const int *lda, const int *ipiv, double *work,
+                  const int *lwork, int *info),
+         (n, a, lda, ipiv, work, lwork, info))
+THREADED(dstev, (const char *jobz, const int *n, double *d, double *e, double *z, const int *ldz,
+                 double *work, int *info),
+         (jobz, n, d, e, z, ldz, work, info))
+
 static const char *const libnames[] = {"libopenblas.so.0", "libopenblas.so", NULL};
 
 int entro_blas_init(void) {
@@ -31,32 +82,53 @@ int entro_blas_init(void) {
     chosen = detect_coretype();
     if (chosen) setenv("OPENBLAS_CORETYPE", chosen, 1);
   }
+  /* an idle OpenBLAS thread spins (sched_yield) for 2^28 cycles, a tenth of a second, by
+   * default, after the calls that use its threads: 2^20 cycles (a third of a millisecond)
+   * spares entro's own threads the rest */
+  const char *timeout = getenv("OPENBLAS_THREAD_TIMEOUT");
+  if (!timeout || !*timeout) setenv("OPENBLAS_THREAD_TIMEOUT", ENTRO_BLAS_THREAD_TIMEOUT, 1);
   void *h = NULL;
   for (int i = 0; libnames[i] && !h; i++) h = dlopen(libnames[i], RTLD_NOW | RTLD_GLOBAL);
   if (!h)
     return entro_fail(ENTRO_EIO, "cannot load OpenBLAS (%s); install it with `apt-get install "
                       "libopenblas0-pthread` (or `make deps`)", dlerror());
   struct { const char *name; void **slot; } syms[] = {
-    {"cblas_dgemm", (void **)&entro_blas.dgemm},   {"cblas_dgemv", (void **)&entro_blas.dgemv},
-    {"cblas_ddot", (void **)&entro_blas.ddot},     {"cblas_dger", (void **)&entro_blas.dger},
-    {"cblas_dsyrk", (void **)&entro_blas.dsyrk},   {"dsyevd_", (void **)&entro_blas.dsyevd},
-    {"dgesdd_", (void **)&entro_blas.dgesdd},      {"dgesv_", (void **)&entro_blas.dgesv},
-    {"dgelsd_", (void **)&entro_blas.dgelsd},      {"dpotrf_", (void **)&entro_blas.dpotrf},
-    {"dgeqrf_", (void **)&entro_blas.dgeqrf},      {"dorgqr_", (void **)&entro_blas.dorgqr},
-    {"dgetrf_", (void **)&entro_blas.dgetrf},      {"dgetri_", (void **)&entro_blas.dgetri},
-    {"dstev_", (void **)&entro_blas.dstev},
-    {"openblas_set_num_threads", (void **)&entro_blas.set_num_threads},
-    {"openblas_get_num_threads", (void **)&entro_blas.get_num_threads},
-    {"openblas_get_corename", (void **)&entro_blas.get_corename},
-    {"openblas_get_config", (void **)&entro_blas.get_config},
+    {"cblas_dgemm", (void **)&real.dgemm},   {"cblas_dgemv", (void **)&real.dgemv},
+    {"cblas_ddot", (void **)&real.ddot},     {"cblas_dger", (void **)&real.dger},
+    {"cblas_dsyrk", (void **)&real.dsyrk},   {"dsyevd_", (void **)&real.dsyevd},
+    {"dgesdd_", (void **)&real.dgesdd},      {"dgesv_", (void **)&real.dgesv},
+    {"dgelsd_", (void **)&real.dgelsd},      {"dpotrf_", (void **)&real.dpotrf},
+    {"dgeqrf_", (void **)&real.dgeqrf},      {"dorgqr_", (void **)&real.dorgqr},
+    {"dgetrf_", (void **)&real.dgetrf},      {"dgetri_", (void **)&real.dgetri},
+    {"dstev_", (void **)&real.dstev},
+    {"openblas_set_num_threads", (void **)&real.set_num_threads},
+    {"openblas_get_num_threads", (void **)&real.get_num_threads},
+    {"openblas_get_corename", (void **)&real.get_corename},
+    {"openblas_get_config", (void **)&real.get_config},
   };
   for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
     void *p = dlsym(h, syms[i].name);
     if (!p) return entro_fail(ENTRO_EIO, "OpenBLAS lacks the symbol %s", syms[i].name);
     memcpy(syms[i].slot, &p, sizeof p);
   }
+  real.set_num_threads(1);
+  entro_blas = real;
+  entro_blas.dgemm_threaded = threaded_dgemm;
+  entro_blas.dsyrk = threaded_dsyrk;
+  entro_blas.dsyevd = threaded_dsyevd;
+  entro_blas.dgesdd = threaded_dgesdd;
+  entro_blas.dgesv = threaded_dgesv;
+  entro_blas.dgelsd = threaded_dgelsd;
+  entro_blas.dpotrf = threaded_dpotrf;
+  entro_blas.dgeqrf = threaded_dgeqrf;
+  entro_blas.dorgqr = threaded_dorgqr;
+  entro_blas.dgetrf = threaded_dgetrf;
+  entro_blas.dgetri = threaded_dgetri;
+  entro_blas.dstev = threaded_dstev;
   loaded = 1;
   return ENTRO_OK;
 }
+
+
 
 const char *entro_blas_chosen_coretype(void) { return chosen; }

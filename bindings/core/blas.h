@@ -5,15 +5,27 @@
  * not link it: entro_blas_init() detects the CPU, sets OPENBLAS_CORETYPE unless the user
  * already set it, then dlopens the library. This works the same in the entro binary and
  * in entro.so loaded by a stock lua5.4. LAPACK is called through its Fortran symbols in
- * the same library, so there is one OpenBLAS instance and one kernel choice. */
+ * the same library, so there is one OpenBLAS instance and one kernel choice.
+ *
+ * OpenBLAS runs single-threaded: entro splits products between its own threads
+ * (matmul.c, parallel.h). Two thread pools on one machine fight: an idle OpenBLAS thread
+ * spins for a tenth of a second after each call, taking the core entro's next kernel
+ * needs. The routines entro does not split (LAPACK, dsyrk, and dgemm_threaded for
+ * products of raw buffers) are called through wrappers that give OpenBLAS entro's thread
+ * count for the length of the call. */
 #ifndef ENTRO_BLAS_H
 #define ENTRO_BLAS_H
 
 enum { ECB_ROW = 101, ECB_NOTRANS = 111, ECB_TRANS = 112, ECB_UPPER = 121, ECB_LOWER = 122 };
 
 typedef struct {
+  /* single-threaded: the caller splits the work (matmul.c) */
   void (*dgemm)(int order, int ta, int tb, int m, int n, int k, double alpha, const double *a,
                 int lda, const double *b, int ldb, double beta, double *c, int ldc);
+  /* the same on all of entro's threads */
+  void (*dgemm_threaded)(int order, int ta, int tb, int m, int n, int k, double alpha,
+                         const double *a, int lda, const double *b, int ldb, double beta,
+                         double *c, int ldc);
   void (*dgemv)(int order, int ta, int m, int n, double alpha, const double *a, int lda,
                 const double *x, int incx, double beta, double *y, int incy);
   double (*ddot)(int n, const double *x, int incx, const double *y, int incy);

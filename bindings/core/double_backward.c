@@ -230,9 +230,13 @@ static int d_matmul(entro_node *n, const entro_tensor *gc, entro_tensor **din) {
   if (!A || !B || !G) { st = entro_errcode(); goto done; }
   for (int i = 0; i < 2 && !st; i++) {
     if (!entro_node_wants(n, i)) continue;
-    entro_tensor *o = i ? A : B;
-    entro_tensor *ot = entro_f_transpose(o, o->ndim - 2, o->ndim - 1);
-    entro_tensor *d = ot ? (i ? entro_f_matmul(ot, G) : entro_f_matmul(G, ot)) : NULL;
+    entro_tensor *o = i ? A : B, *ot = NULL, *d;
+    if (G->ndim == 2 && o->ndim == 2)   /* matrices: one op, no transposed view */
+      d = i ? entro_f_matmul_t(A, 1, G, 0) : entro_f_matmul_t(G, 0, B, 1);
+    else if ((ot = entro_f_transpose(o, o->ndim - 2, o->ndim - 1)))
+      d = i ? entro_f_matmul(ot, G) : entro_f_matmul(G, ot);
+    else
+      d = NULL;
     entro_tensor *m = i ? B : A, *orig = i ? b : a;
     entro_tensor *sm = d ? fsum_to(d, m->ndim, m->shape) : NULL;
     entro_tensor *r = sm ? entro_f_reshape(sm, orig->ndim, orig->shape, 1) : NULL;
@@ -288,9 +292,7 @@ static int d_linear(entro_node *n, const entro_tensor *gc, entro_tensor **din) {
     st = give(din, 0, r);
   }
   if (!st && entro_node_wants(n, 1)) {
-    entro_tensor *gt = entro_f_transpose(g2, 0, 1);
-    st = give(din, 1, gt ? entro_f_matmul(gt, x2) : NULL);
-    DROP(gt);
+    st = give(din, 1, entro_f_matmul_t(g2, 1, x2, 0));
   }
   if (!st && n->n_in > 2 && entro_node_wants(n, 2))
     st = give(din, 2, entro_f_reduce_dim(ER_SUM, g2, 0, 0, 2, 0));
@@ -392,7 +394,8 @@ entro_backward_fn entro_double_backward(const entro_node *n) {
     {"nll", d_class}, {"mse", d_regress},
   };
   /* ops whose ordinary backward is already written with differentiable views */
-  static const char *const self_differentiable[] = {"narrow", "select", "embed", "cat", "stack"};
+  static const char *const self_differentiable[] = {"narrow", "select", "embed", "cat", "stack",
+                                                    "matmul_t"};
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (!strcmp(n->name, table[i].name)) return table[i].fn;
   for (size_t i = 0; i < sizeof self_differentiable / sizeof self_differentiable[0]; i++)

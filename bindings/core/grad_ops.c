@@ -408,6 +408,40 @@ entro_tensor *entro_f_matmul(entro_tensor *a, entro_tensor *b) {
   return entro_record(r, "matmul", bw_matmul, 2, in, a, b);
 }
 
+/* op(a) op(b) for matrices, op a transpose where the flag is set: the products of the
+ * linear and matmul backward passes, recorded as one op, so a graph made by a create_graph
+ * backward holds no transposed view, and the next pass accumulates no strided gradient.
+ * saved: a, b; k: ta, tb. The backward is made of the same op, so it differentiates again. */
+static int bw_matmul_t(entro_node *n, const entro_tensor *gc, entro_tensor **din) {
+  entro_tensor *a = n->saved[0], *b = n->saved[1], *g = (entro_tensor *)gc;
+  int ta = (int)n->k[0], tb = (int)n->k[1], st = OK;
+  if (entro_node_wants(n, 0))   /* G op(b)^T, or its transpose op(b) G^T */
+    st = give(din, 0, ta ? entro_f_matmul_t(b, tb, g, 1) : entro_f_matmul_t(g, 0, b, !tb));
+  if (!st && entro_node_wants(n, 1))   /* op(a)^T G, or its transpose G^T op(a) */
+    st = give(din, 1, tb ? entro_f_matmul_t(g, 1, a, ta) : entro_f_matmul_t(a, !ta, g, 0));
+  return st;
+}
+
+entro_tensor *entro_f_matmul_t(entro_tensor *a, int ta, entro_tensor *b, int tb) {
+  char x[200], y[200];
+  if (a->ndim != 2 || b->ndim != 2) {
+    entro_fail(ENTRO_EINVAL, "matmul: needs two matrices (%s @ %s)",
+               entro_tensor_shape_str(x, a), entro_tensor_shape_str(y, b));
+    return NULL;
+  }
+  int64_t shape[2] = {a->shape[ta ? 1 : 0], b->shape[tb ? 0 : 1]};
+  entro_tensor *r = entro_tensor_new(2, shape);
+  if (!r) return NULL;
+  if (entro_gemm(1, a, ta, b, tb, 0, r)) { entro_tensor_release(r); return NULL; }
+  if (!entro_should_record(a, b)) return r;
+  entro_tensor *in[2] = {a, b};
+  if ((r = entro_record(r, "matmul_t", bw_matmul_t, 2, in, a, b))) {
+    r->grad_fn->k[0] = ta;
+    r->grad_fn->k[1] = tb;
+  }
+  return r;
+}
+
 /* ---- views ---- */
 
 /* The adjoint of narrow and select: g placed into zeros of `shape` through that view. It is

@@ -21,6 +21,9 @@ entro_tensor *entro_f_reduce_dim(int op, entro_tensor *a, int dim, int keepdim, 
 entro_tensor *entro_f_cumsum(entro_tensor *a, int dim);
 
 entro_tensor *entro_f_matmul(entro_tensor *a, entro_tensor *b);
+/* op(a) op(b) of two matrices, op a transpose where ta / tb is set, recorded as one op
+ * (no transposed view enters the graph); its backward differentiates again. */
+entro_tensor *entro_f_matmul_t(entro_tensor *a, int ta, entro_tensor *b, int tb);
 
 /* views */
 entro_tensor *entro_f_narrow(entro_tensor *a, int dim, int64_t start, int64_t len);

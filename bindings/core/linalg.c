@@ -236,8 +236,8 @@ static int symfun(const char *op, int f, const entro_tensor *a, entro_tensor **r
       for (int64_t i = 0; i < n; i++) y[i + j * n] = z[i + j * n] * w[j];
     /* Read as row-major, the buffers hold y^T and z^T, so Trans x NoTrans gives y z^T. */
     double *c = entro_data(out);
-    entro_blas.dgemm(ECB_ROW, ECB_TRANS, ECB_NOTRANS, (int)n, (int)n, (int)n, 1.0, y, (int)n, z,
-                     (int)n, 0.0, c, (int)n);
+    entro_blas.dgemm_threaded(ECB_ROW, ECB_TRANS, ECB_NOTRANS, (int)n, (int)n, (int)n, 1.0, y,
+                              (int)n, z, (int)n, 0.0, c, (int)n);
     for (int64_t i = 0; i < n; i++)
       for (int64_t k = i + 1; k < n; k++) {
         double m = 0.5 * (c[i * n + k] + c[k * n + i]);
@@ -371,8 +371,8 @@ int entro_linalg_pinv(const entro_tensor *a, double rcond, entro_tensor **r) {
       for (int64_t i = 0; i < n; i++) b.vt[j + i * b.ldvt] *= inv;
     }
     /* Read as row-major, vt's buffer is v (n x k) and u's is u^T (k x m). */
-    entro_blas.dgemm(ECB_ROW, ECB_NOTRANS, ECB_NOTRANS, (int)n, (int)m, (int)k, 1.0, b.vt,
-                     b.ldvt, b.u, b.ldu, 0.0, entro_data(out), (int)m);
+    entro_blas.dgemm_threaded(ECB_ROW, ECB_NOTRANS, ECB_NOTRANS, (int)n, (int)m, (int)k, 1.0,
+                              b.vt, b.ldvt, b.u, b.ldu, 0.0, entro_data(out), (int)m);
   }
   free(b.u);
   free(b.vt);

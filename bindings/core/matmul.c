@@ -2,11 +2,13 @@
  *
  * A transposed view is handed to dgemm as a transpose flag, never copied; only operands
  * whose strides BLAS cannot express (expanded or doubly strided views) are copied. Large
- * products run in row blocks so Ctrl-C is noticed within a fraction of a second. */
+ * products run in row blocks so Ctrl-C is noticed within a fraction of a second, and each
+ * block is split between entro's threads (blas.h says why not OpenBLAS's). */
 #include <string.h>
 #include "ops.h"
 #include "blas.h"
 #include "interrupt.h"
+#include "parallel.h"
 
 /* How BLAS can read a 2-D operand without a copy: NoTrans with lda, or Trans with lda. */
 static int blas_layout(const entro_tensor *t, int *trans, int *ld) {
@@ -27,6 +29,38 @@ static int blas_layout(const entro_tensor *t, int *trans, int *ld) {
 static int too_big(const char *op, int64_t v) {
   if (v >= INT32_MAX) return entro_fail(ENTRO_EINVAL, "%s: size %lld exceeds BLAS's int range", op, (long long)v);
   return ENTRO_OK;
+}
+
+/* A product split between the threads by rows of c, or by columns when c is wider than
+ * tall (so the operand every part reads whole is the smaller one), each part one
+ * single-threaded dgemm. OpenBLAS treats the edges of a range its own way, so the last
+ * bits of a product can depend on the thread count (as with OpenBLAS's own threads). */
+#define TILE 16              /* parts start at multiples of 16 rows or columns */
+#define GEMM_COST_DIV 8      /* a product counts as m n k / 8 elements of work */
+
+typedef struct {
+  int at, bt;
+  int64_t m, n, k;
+  double alpha, beta;
+  const double *a;
+  int lda;
+  const double *b;
+  int ldb;
+  double *c;
+  int ldc, split_rows;
+} gemm_job;
+
+static void gemm_tiles(void *ctx, int64_t lo, int64_t hi) {
+  const gemm_job *j = ctx;
+  int64_t len = j->split_rows ? j->m : j->n, p0 = lo * TILE, p1 = hi * TILE < len ? hi * TILE : len;
+  if (p1 <= p0) return;
+  const double *a = j->a, *b = j->b;
+  double *c = j->c;
+  int64_t m = j->m, n = j->n;
+  if (j->split_rows) { a += j->at ? p0 : p0 * j->lda; c += p0 * j->ldc; m = p1 - p0; }
+  else { b += j->bt ? p0 * j->ldb : p0; c += p0; n = p1 - p0; }
+  entro_blas.dgemm(ECB_ROW, j->at ? ECB_TRANS : ECB_NOTRANS, j->bt ? ECB_TRANS : ECB_NOTRANS,
+                   (int)m, (int)n, (int)j->k, j->alpha, a, j->lda, b, j->ldb, j->beta, c, j->ldc);
 }
 
 int entro_gemm(double alpha, const entro_tensor *a, int ta, const entro_tensor *b, int tb,
@@ -71,10 +105,10 @@ int entro_gemm(double alpha, const entro_tensor *a, int ta, const entro_tensor *
   for (int64_t i0 = 0; i0 < m; i0 += block) {
     if ((status = entro_check_interrupt("matmul"))) break;
     int64_t mb = m - i0 < block ? m - i0 : block;
-    const double *ap = entro_data(a) + (at ? i0 : i0 * lda);
-    entro_blas.dgemm(ECB_ROW, at ? ECB_TRANS : ECB_NOTRANS, bt ? ECB_TRANS : ECB_NOTRANS,
-                     (int)mb, (int)n, (int)k, alpha, ap, lda, entro_data(b), ldb, beta,
-                     entro_data(c) + i0 * ldc, ldc);
+    gemm_job job = {at, bt, mb, n, k, alpha, beta, entro_data(a) + (at ? i0 : i0 * lda), lda,
+                    entro_data(b), ldb, entro_data(c) + i0 * ldc, ldc, mb >= n};
+    int64_t tiles = ((job.split_rows ? mb : n) + TILE - 1) / TILE;
+    entro_parallel_for_cost(tiles, mb * n * k / GEMM_COST_DIV, gemm_tiles, &job);
   }
 done:
   entro_tensor_bump(c);

@@ -124,21 +124,48 @@ static int l_set_grad_enabled(lua_State *L) {
   return 0;
 }
 
-/* tensor.grad(f, params [, {retain_graph, create_graph}]) -> {g1, g2, ...}, loss
+/* A list argument's length, bounded so the arrays sized from it stay small. */
+static int list_len(lua_State *L, int idx, const char *what) {
+  lua_Integer n = luaL_len(L, idx);
+  if (n > 100000) return luaL_error(L, "grad: too many %s (%I)", what, n);
+  return (int)n;
+}
+
+/* tensor.grad(f, params [, {retain_graph, create_graph, grad_outputs}]) -> {g1, g2, ...}, loss
+ * tensor.grad({y1, y2, ...}, params, {grad_outputs = {v1, v2, ...}, ...}) -> {g1, g2, ...}
  * create_graph records the backward pass, so the gradients can be differentiated again
  * (exact Hessian-vector products).
- * f is a function returning a scalar tensor (called with grad mode on), or such a tensor.
+ * f is a function returning a tensor (called with grad mode on), or such a tensor; a list
+ * of outputs gives the gradients of sum_i <y_i, v_i> in one backward pass (as
+ * torch.autograd.grad(outputs, inputs, grad_outputs)). grad_outputs (a tensor, or a list
+ * for a list of outputs) may be left out for one-element outputs.
  * The .grad of the parameters is not touched. */
 static int l_grad(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   int retain = 0, create = 0;
+  lua_settop(L, 3);
+  if (!lua_isnil(L, 3) && !lua_istable(L, 3))
+    return luaL_error(L, "grad: options must be a table, got %s", luaL_typename(L, 3));
   if (lua_istable(L, 3)) {
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {   /* a misspelt option would silently change the result */
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+      if (!k || (strcmp(k, "retain_graph") && strcmp(k, "create_graph") && strcmp(k, "grad_outputs")))
+        return luaL_error(L, "grad: unknown option '%s' (retain_graph, create_graph, grad_outputs)",
+                          luaL_tolstring(L, -2, NULL));
+      lua_pop(L, 1);
+    }
     lua_getfield(L, 3, "retain_graph");
     retain = lua_toboolean(L, -1);
     lua_getfield(L, 3, "create_graph");
     create = lua_toboolean(L, -1);
     lua_pop(L, 2);
+    lua_getfield(L, 3, "grad_outputs");
+  } else {
+    lua_pushnil(L);
   }
+  int igo = lua_gettop(L);   /* grad_outputs, or nil */
+  int many = lua_istable(L, 1) && !lt_test(L, 1);
   if (lua_isfunction(L, 1)) {
     int saved = entro_grad_mode;
     entro_grad_mode = 1;
@@ -150,14 +177,33 @@ static int l_grad(lua_State *L) {
     lua_pushvalue(L, 1);
   }
   int iloss = lua_gettop(L);
-  entro_tensor *loss = lt_test(L, iloss);
-  if (!loss)
-    return luaL_error(L, "grad: f must return a tensor (a scalar loss), got %s", luaL_typename(L, iloss));
-  int n = (int)luaL_len(L, 2);
-  if (n > 100000) return luaL_error(L, "grad: too many parameters (%d)", n);
-  /* both arrays live in one userdata, so an error cannot leak them */
-  entro_tensor **cap = lua_newuserdatauv(L, 2 * (size_t)(n ? n : 1) * sizeof *cap, 0);
-  entro_tensor **out = cap + (n ? n : 1);
+  int m = many ? list_len(L, iloss, "outputs") : 1;
+  if (many && m == 0) return luaL_error(L, "grad: the list of outputs is empty");
+  if (!lua_isnil(L, igo) && !(many ? lua_istable(L, igo) && !lt_test(L, igo) : lt_test(L, igo) != NULL))
+    return luaL_error(L, "grad: grad_outputs must be %s, got %s",
+                      many ? "a list of tensors, one per output" : "a tensor", luaL_typename(L, igo));
+  if (many && !lua_isnil(L, igo) && list_len(L, igo, "grad_outputs") != m)
+    return luaL_error(L, "grad: %d outputs but %d grad_outputs", m, list_len(L, igo, "grad_outputs"));
+  int n = list_len(L, 2, "parameters");
+  /* the arrays live in one userdata, so an error cannot leak them */
+  entro_tensor **cap = lua_newuserdatauv(L, (2 * (size_t)n + 2 * (size_t)m + 1) * sizeof *cap, 0);
+  entro_tensor **out = cap + n, **roots = out + n, **gos = roots + m;
+  for (int i = 0; i < m; i++) {
+    if (many) lua_geti(L, iloss, i + 1); else lua_pushvalue(L, iloss);
+    roots[i] = lt_test(L, -1);
+    if (!roots[i]) {
+      if (many) return luaL_error(L, "grad: outputs[%d] is a %s, expected a tensor", i + 1, luaL_typename(L, -1));
+      return luaL_error(L, "grad: f must return a tensor (a scalar loss), got %s", luaL_typename(L, -1));
+    }
+    gos[i] = NULL;
+    if (!lua_isnil(L, igo)) {
+      if (many) lua_geti(L, igo, i + 1); else lua_pushvalue(L, igo);
+      gos[i] = lt_test(L, -1);
+      if (!gos[i]) return luaL_error(L, "grad: grad_outputs[%d] is a %s, expected a tensor", i + 1, luaL_typename(L, -1));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);   /* kept alive by the outputs list */
+  }
   for (int i = 0; i < n; i++) {
     lua_geti(L, 2, i + 1);
     cap[i] = lt_test(L, -1);
@@ -166,7 +212,9 @@ static int l_grad(lua_State *L) {
       return luaL_error(L, "grad: params[%d] is not a leaf that requires grad", i + 1);
     lua_pop(L, 1);   /* kept alive by the params table */
   }
-  if (entro_backward(loss, NULL, retain, create, n, cap, out)) return lt_error(L);
+  int st = many ? entro_backward_many(m, roots, (const entro_tensor *const *)gos, retain, create, n, cap, out)
+                : entro_backward(roots[0], gos[0], retain, create, n, cap, out);
+  if (st) return lt_error(L);
   lua_createtable(L, n, 0);
   for (int i = 0; i < n; i++) {
     entro_tensor *g = out[i];
@@ -174,6 +222,7 @@ static int l_grad(lua_State *L) {
     lt_push(L, g);
     lua_rawseti(L, -2, i + 1);
   }
+  if (many) return 1;
   lua_pushvalue(L, iloss);
   return 2;
 }

@@ -48,8 +48,8 @@ static int l_blas(lua_State *L) {
   lua_createtable(L, 0, 4);
   lua_pushstring(L, entro_blas.get_corename()); lua_setfield(L, -2, "core");
   lua_pushstring(L, entro_blas.get_config()); lua_setfield(L, -2, "config");
-  lua_pushinteger(L, entro_blas.get_num_threads()); lua_setfield(L, -2, "threads");
-  lua_pushinteger(L, entro_parallel_threads()); lua_setfield(L, -2, "elementwise_threads");
+  /* OpenBLAS itself runs single-threaded: entro splits products between its threads */
+  lua_pushinteger(L, entro_parallel_threads()); lua_setfield(L, -2, "threads");
   const char *c = entro_blas_chosen_coretype();
   if (c) { lua_pushstring(L, c); lua_setfield(L, -2, "coretype_set_by_entro"); }
   return 1;
@@ -58,9 +58,7 @@ static int l_blas(lua_State *L) {
 static int l_set_threads(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   if (n < 1 || n > 1024) return luaL_error(L, "set_threads: %d threads is not a sensible count", (int)n);
-  if (entro_blas_init()) return lt_error(L);
-  entro_blas.set_num_threads((int)n);
-  entro_parallel_set_threads((int)n);   /* and entro's own elementwise kernels */
+  entro_parallel_set_threads((int)n);   /* products, LAPACK and elementwise kernels alike */
   return 0;
 }
 

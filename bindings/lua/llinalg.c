@@ -249,12 +249,43 @@ static int l_norm(lua_State *L) {
   return 1;
 }
 
+/* linalg.project_out(w, Q, {passes = 2 | 1 | "auto"}) -> w, coefficients, |w| */
+static int l_project_out(lua_State *L) {
+  static const char *const known[] = {"passes", NULL};
+  entro_tensor *w = arg(L, 1, "project_out", "w"), *q = arg(L, 2, "project_out", "Q");
+  opts(L, 3, "project_out", known);
+  int passes = 2;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "passes");
+    if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "auto")) passes = 0;
+    else if (lua_type(L, -1) == LUA_TNUMBER && (lua_tonumber(L, -1) == 1 || lua_tonumber(L, -1) == 2))
+      passes = (int)lua_tonumber(L, -1);
+    else if (!lua_isnil(L, -1))
+      return luaL_error(L, "project_out: passes must be 1, 2 or \"auto\", got %s",
+                        luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 1);
+  }
+  lt_check_unrecorded(L, "project_out", w, w, q);
+  int64_t k = q->ndim == 2 ? q->shape[0] : 0;
+  lt_box *bc = box(L);
+  entro_tensor *c = entro_tensor_zeros(1, &k);
+  if (!c) return lt_error(L);
+  fill(L, bc, c);
+  double norm;
+  if (entro_linalg_project_out(q, w, passes, entro_data(c), &norm)) return lt_error(L);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, -2);
+  lua_pushnumber(L, norm);
+  return 3;
+}
+
 static const luaL_Reg fns[] = {
   {"eigh", l_eigh}, {"eigvalsh", l_eigvalsh}, {"svd", l_svd}, {"solve", l_solve},
   {"lstsq", l_lstsq}, {"cholesky", l_cholesky}, {"qr", l_qr}, {"inv", l_inv},
   {"det", l_det}, {"slogdet", l_slogdet}, {"sqrtm", l_sqrtm}, {"inv_sqrtm", l_inv_sqrtm},
   {"expm", l_expm}, {"tridiag_eigh", l_tridiag_eigh}, {"pinv", l_pinv},
-  {"matrix_rank", l_matrix_rank}, {"norm", l_norm}, {NULL, NULL}
+  {"matrix_rank", l_matrix_rank}, {"norm", l_norm}, {"project_out", l_project_out},
+  {NULL, NULL}
 };
 
 static const char *const help[][2] = {
@@ -290,6 +321,13 @@ static const char *const help[][2] = {
                   "(default max(S) * max(m, n) * eps)"},
   {"norm", "linalg.norm(A, 'fro'|'nuc'|2|1|math.huge) -> number -- matrix norms (default "
            "'fro'); 2 and 'nuc' from the singular values"},
+  {"project_out", "linalg.project_out(w, Q, {passes = 2}) -> w, c, |w| -- removes from the "
+                  "vector w, in place, its components along the rows of Q (k x n, taken as "
+                  "orthonormal): w = w - Q^T (Q w) by classical Gram-Schmidt, twice by default "
+                  "(reorthogonalisation, as Lanczos needs), once with passes = 1, and with "
+                  "\"auto\" a second time only when the first removed over half of |w|^2 "
+                  "(DGKS, as ARPACK); c holds the k coefficients removed, |w| the norm after. "
+                  "Blocked so that Q is read from memory once per pass plus once"},
 };
 
 void lt_open_linalg(lua_State *L, int mod) {

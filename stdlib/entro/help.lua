@@ -235,9 +235,12 @@ local TENSOR = {
     .. "freed unless retain_graph\ne.g. w = tensor.randn(3):requires_grad(); "
     .. "(w * w):sum():backward(); print(w.grad)",
   zero_grad = "x:zero_grad() -> x -- sets x.grad to zeros in place (keeping its storage)",
-  grad = "tensor.grad(f, params [, {retain_graph}]) -> {g1, g2, ...}, loss -- the gradients of "
-    .. "f() (a scalar tensor; or pass the loss itself) with respect to params, without "
-    .. "touching their .grad",
+  grad = "tensor.grad(f, params [, {retain_graph, create_graph, grad_outputs}]) -> {g1, g2, ...}, "
+    .. "loss -- the gradients of f() (a scalar tensor; or pass the loss itself) with respect to "
+    .. "params, without touching their .grad. tensor.grad({y1, y2, ...}, params, {grad_outputs "
+    .. "= {v1, v2, ...}}) -> {g1, ...}: the gradients of sum_i <y_i, v_i> in one backward pass "
+    .. "(torch.autograd.grad's grad_outputs; outputs that do not depend on params add nothing); "
+    .. "create_graph records the pass so the gradients can be differentiated again",
   no_grad = "tensor.no_grad(f, ...) -> f(...) -- runs f with gradient recording off",
   enable_grad = "tensor.enable_grad(f, ...) -> f(...) -- runs f with gradient recording on",
   is_grad_enabled = "tensor.is_grad_enabled() -> boolean -- whether ops are being recorded",
@@ -300,10 +303,11 @@ local ENTRO = {
   mem = "entro.mem() -> live bytes, {live, peak, cached, allocs} -- the memory held by tensors",
   mem_trim = "entro.mem_trim() -- returns the tensor memory cached for reuse to the system",
   clock = "entro.clock() -> seconds -- a monotonic clock, for timing",
-  blas = "entro.blas() -> {core, config, threads, elementwise_threads} -- which OpenBLAS kernels "
-    .. "run, on how many threads",
-  set_threads = "entro.set_threads(n) -- the number of threads for BLAS and for entro's big "
-    .. "elementwise runs",
+  blas = "entro.blas() -> {core, config, threads} -- which OpenBLAS kernels run, and on how many "
+    .. "threads entro splits products, LAPACK calls and big elementwise runs (ENTRO_NUM_THREADS, "
+    .. "else OPENBLAS_NUM_THREADS, else every CPU)",
+  set_threads = "entro.set_threads(n) -- the number of threads for products, LAPACK and entro's "
+    .. "big elementwise runs",
   checkpoint = "entro.checkpoint(path, {net, opt, rng, loader, monitor, step, extra}) -- saves "
     .. "everything needed to continue a run, atomically, with a checksum",
   restore = "entro.restore(path [, {net, opt, rng, loader, monitor}]) -> the saved table, or "

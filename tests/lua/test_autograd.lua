@@ -1046,3 +1046,359 @@ test("PyTorch agrees: layer_norm, gelu, softplus and bce_with_logits on 3-D inpu
   loss:backward()
   agree("ln", loss, {X.grad, LW.grad, LB.grad, W.grad})
 end)
+
+---------------------------------------------------------------------------------------------
+-- tensor.grad over a list of outputs: the gradient of sum_i <outputs[i], grad_outputs[i]>
+---------------------------------------------------------------------------------------------
+
+local function scalar0(v) return T.ones():mul(v) end   -- a 0-d tensor holding v
+local function bits(x) return x:contiguous():view(-1):totable() end
+
+-- Checks tensor.grad(build(P), params, {grad_outputs = v}) against the scalar
+-- sum_i (outputs[i] * v[i]):sum() and backward, on fresh copies of the leaves P.
+-- idx lists which leaves are the params (a leaf may be listed twice); v may be nil
+-- (every output then has one element and its gradient is 1).
+local function vjp_agrees(build, P, v, idx, msg)
+  local outs = build(P)
+  local params = {}
+  for i, j in ipairs(idx) do params[i] = P[j] end
+  local vcopy = {}
+  for i, t in ipairs(v or {}) do vcopy[i] = t:clone() end
+  local gs = T.grad(outs, params, v and {grad_outputs = v} or nil)
+  eq(#gs, #idx, msg .. ": one gradient per parameter")
+  for i, t in ipairs(v or {}) do eq(bits(t), bits(vcopy[i]), msg .. ": grad_outputs untouched") end
+  -- the reference
+  local Q = {}
+  for j, p in ipairs(P) do Q[j] = p:detach():clone():requires_grad() end
+  local s
+  for i, o in ipairs(build(Q)) do
+    local term = v and (o * v[i]):sum() or o:sum()
+    s = s and s + term or term
+  end
+  if s.needs_grad then s:backward() end
+  for i, j in ipairs(idx) do
+    eq(gs[i]:shape(), P[j]:shape(), msg .. ": gradient " .. i .. " shape")
+    ok(not gs[i].needs_grad, msg .. ": no graph without create_graph")
+    near(gs[i], Q[j].grad or T.zeros_like(P[j]), 1e-14, msg .. ": gradient " .. i)
+  end
+  return gs, outs
+end
+
+test("tensor.grad of a list: outputs sharing part of the graph, of several shapes", function()
+  local x, W, b = P{4}, P{4, 3}, P{3}
+  local function build(p)
+    local h = (p[1]:matmul(p[2]) + p[3]):tanh()
+    return {h:sin(), h:outer(p[1]), (h * h):sum(), (h * p[3]):exp()}
+  end
+  local v = {R:randn(3), R:randn(3, 4), scalar0(-1.7), R:randn(3)}
+  local gs = vjp_agrees(build, {x, W, b}, v, {1, 2, 3}, "shared")
+  -- and the sum really is a sum: each output alone, then added up
+  local total = {T.zeros(4), T.zeros(4, 3), T.zeros(3)}
+  for i = 1, 4 do
+    local one = T.grad({build({x, W, b})[i]}, {x, W, b}, {grad_outputs = {v[i]}})
+    for j = 1, 3 do total[j] = total[j] + one[j] end
+  end
+  for j = 1, 3 do near(gs[j], total[j], 1e-14, "sum of single-output gradients " .. j) end
+  -- the gradients differ from those of any single output: the test can tell them apart
+  local first = T.grad({build({x, W, b})[1]}, {x}, {grad_outputs = {v[1]}})
+  ok((first[1] - gs[1]):abs():max() > 1e-3, "all outputs contribute")
+end)
+
+test("tensor.grad of a list: an output that is an ancestor of another", function()
+  local X, W = P{5, 4}, P{4, 3}
+  local v1, v2, v3 = R:randn(5, 3), R:randn(5, 3), scalar0(0.6)
+  local function build(p)
+    local y1 = p[1]:matmul(p[2])
+    local y2 = y1:tanh()
+    return {y1, y2, (y2 * y1):sum()}
+  end
+  vjp_agrees(build, {X, W}, {v1, v2, v3}, {1, 2}, "y1 first")
+  -- the same outputs in the opposite order
+  vjp_agrees(function(p) local o = build(p) return {o[3], o[2], o[1]} end, {X, W}, {v3, v2, v1},
+             {2, 1}, "reversed")
+  -- one-element outputs, one the ancestor of the other, without grad_outputs: 1 each
+  local x = P{3}
+  vjp_agrees(function(p)
+    local s = (p[1] * p[1]):sum()
+    return {s, s:exp(), s:mul(3):sin()}
+  end, {x}, nil, {1}, "scalars without grad_outputs")
+  local s = (x * x):sum()
+  local g = T.grad({s, s:exp()}, {x})
+  near(g[1], x:detach() * (2 + 2 * math.exp((x * x):sum():item())), 1e-13, "analytic")
+end)
+
+test("tensor.grad of a list: outputs that are leaves, constants, or listed twice", function()
+  local W, x, b = P{3, 2}, P{2}, P{3}
+  -- a parameter as an output: its grad_output flows straight into its gradient
+  vjp_agrees(function(p) return {p[1], (p[1] * p[1]):sum(), p[1]:matmul(p[2])} end,
+             {W, x}, {R:randn(3, 2), scalar0(0.5), R:randn(3)}, {1, 2}, "leaf output")
+  local v = R:randn(3, 2)
+  local g = T.grad({W}, {W, x}, {grad_outputs = {v}})
+  eq(bits(g[1]), bits(v), "d<W, v>/dW = v exactly")
+  eq(bits(g[2]), {0, 0}, "x not reached")
+  g[1]:mul_(2)
+  eq(bits(v), bits(g[1]:div(2)), "the gradient is a private copy of v")
+  -- a leaf output that is not among the params contributes nothing to them
+  local gw = T.grad({b, W:sum()}, {W}, {grad_outputs = {R:randn(3), scalar0(2)}})
+  eq(gw[1]:totable(), {{2, 2}, {2, 2}, {2, 2}})
+  -- constants (no requires_grad) contribute nothing, whatever their grad_output
+  local c = T.ones(3)
+  vjp_agrees(function(p) return {c, p[1]:matmul(p[2]), T.no_grad(function() return p[1] * 2 end)} end,
+             {W, x}, {R:randn(3), R:randn(3), R:randn(3, 2)}, {1, 2}, "constant outputs")
+  -- only constants: zero gradients, no error
+  local gz = T.grad({c, T.ones(2, 2)}, {W, x}, {grad_outputs = {T.ones(3), T.ones(2, 2)}})
+  eq(gz[1]:totable(), {{0, 0}, {0, 0}, {0, 0}})
+  eq(gz[2]:totable(), {0, 0})
+  -- the same output twice: its grad_outputs add up
+  local y = (W:matmul(x)):tanh()
+  local v1, v2 = R:randn(3), R:randn(3)
+  local twice = T.grad({y, y}, {W, x}, {grad_outputs = {v1, v2}, retain_graph = true})
+  local once = T.grad({y}, {W, x}, {grad_outputs = {v1 + v2}})
+  near(twice[1], once[1], 1e-14)
+  near(twice[2], once[2], 1e-14)
+end)
+
+test("tensor.grad of a list: a parameter listed twice, unreached ones, strided grad_outputs", function()
+  local W, x, u = P{4, 3}, P{3}, P{2, 2}
+  local build = function(p) return {p[1]:matmul(p[2]):sigmoid(), (p[1] * p[1]):sum()} end
+  local v = {R:randn(4), scalar0(0.25)}
+  local gs = vjp_agrees(build, {W, x, u}, v, {1, 2, 1, 3}, "listed twice")
+  eq(bits(gs[1]), bits(gs[3]), "both listings get the whole gradient")
+  eq(bits(gs[4]), {0, 0, 0, 0}, "an unreached parameter gets zeros")
+  gs[1]:mul_(3)   -- writing one leaves the other alone
+  near(gs[3] * 3, gs[1], 1e-15)
+  -- a non-contiguous grad_output gives the same as its contiguous copy
+  local y = W:t():matmul(W)      -- 3 x 3
+  local vs = R:randn(3, 3):t()
+  ok(not vs:is_contiguous(), "a transposed view")
+  local a = T.grad({y}, {W}, {grad_outputs = {vs}, retain_graph = true})
+  local bb = T.grad({y}, {W}, {grad_outputs = {vs:contiguous()}})
+  eq(bits(a[1]), bits(bb[1]))
+  near(a[1], W:detach():matmul(vs + vs:t()), 1e-14, "d<W^T W, V>/dW = W (V + V^T)")
+end)
+
+test("tensor.grad single output with grad_outputs = tensor", function()
+  local W, x = P{3, 4}, P{4}
+  local v = R:randn(3)
+  local gs, y = T.grad(function() return W:matmul(x):tanh() end, {W, x}, {grad_outputs = v})
+  eq(y:shape(), {3}, "the output is returned")
+  local gl = T.grad({W:matmul(x):tanh()}, {W, x}, {grad_outputs = {v}})
+  near(gs[1], gl[1], 1e-15)
+  near(gs[2], gl[2], 1e-15)
+  local t = 1 - W:detach():matmul(x:detach()):tanh():square()
+  near(gs[2], W:detach():t():matmul(v * t), 1e-14, "analytic")
+  -- a tensor instead of a function, and a one-element output with an explicit grad_output
+  local z = W:matmul(x):tanh()
+  local gz, zz = T.grad(z, {x}, {grad_outputs = v})
+  ok(rawequal(zz, z), "the same tensor comes back")
+  near(gz[1], gs[2], 1e-15)
+  local s = (x * x):sum()
+  near(T.grad(s, {x}, {grad_outputs = scalar0(-2)})[1], x:detach() * -4, 1e-15)
+end)
+
+test("tensor.grad of a list: retain_graph and .grad left alone", function()
+  local W, x = P{3, 3}, P{3}
+  W.grad = T.full({3, 3}, 7)
+  local y1 = W:matmul(x):sin()
+  local y2 = (y1 * x):sum()
+  local v = {R:randn(3), scalar0(1.5)}
+  local g1 = T.grad({y1, y2}, {W, x}, {grad_outputs = v, retain_graph = true})
+  local g2 = T.grad({y1, y2}, {W, x}, {grad_outputs = v, retain_graph = true})
+  local g3 = T.grad({y2, y1}, {W, x}, {grad_outputs = {v[2], v[1]}})   -- frees the graph
+  for i = 1, 2 do
+    eq(bits(g2[i]), bits(g1[i]), "a retained graph gives the same bits")
+    near(g3[i], g1[i], 1e-15)
+  end
+  raises(function() T.grad({y1, y2}, {W, x}, {grad_outputs = v}) end, "retain_graph")
+  raises(function() T.grad({y1}, {x}, {grad_outputs = {v[1]}}) end, "retain_graph")
+  eq(W.grad:totable(), {{7, 7, 7}, {7, 7, 7}, {7, 7, 7}}, "W.grad untouched")
+  eq(x.grad, nil, "x.grad untouched")
+  -- an output that is a leaf param with a .grad: still not touched
+  T.grad({W, x}, {W}, {grad_outputs = {T.ones(3, 3), T.ones(3)}})
+  eq(W.grad:totable(), {{7, 7, 7}, {7, 7, 7}, {7, 7, 7}}, "W.grad untouched by a leaf output")
+  eq(x.grad, nil)
+end)
+
+test("tensor.grad of a list with create_graph: Hessian-vector products of a quadratic", function()
+  local n = 5
+  local A = R:randn(n, n)
+  A = (A + A:t()) * 0.5
+  local x = P{n}
+  local f = (x * A:matmul(x)):sum() * 0.5
+  local g = T.grad({f}, {x}, {create_graph = true})
+  ok(g[1].needs_grad, "the gradient carries a graph")
+  near(g[1], A:matmul(x:detach()), 1e-14, "gradient A x")
+  -- the dense Hessian, column by column: H e_i = A e_i
+  local H = T.zeros(n, n)
+  for i = 1, n do
+    local e = T.zeros(n)
+    e:set(i, 1)
+    local hv = T.grad(g, {x}, {grad_outputs = {e}, retain_graph = true})[1]
+    ok(not hv.needs_grad, "no graph without create_graph")
+    H:select(2, i):copy_(hv)
+  end
+  near(H, A, 1e-14, "Hessian = A")
+  local v = R:randn(n)
+  near(T.grad(g, {x}, {grad_outputs = {v}, retain_graph = true})[1], A:matmul(v), 1e-13, "H v")
+  -- two parameters: f = 0.5 x'Ax + x'By + sum(sin y); H v = (A vx + B vy, B'vx - sin(y) vy)
+  local B = R:randn(n, 2)
+  local y = P{2}
+  local f2 = (x * A:matmul(x)):sum() * 0.5 + (x * B:matmul(y)):sum() + y:sin():sum()
+  local g2 = T.grad({f2}, {x, y}, {create_graph = true})
+  local vx, vy = R:randn(n), R:randn(2)
+  local hv = T.grad(g2, {x, y}, {grad_outputs = {vx, vy}, retain_graph = true})
+  near(hv[1], A:matmul(vx) + B:matmul(vy), 1e-13, "H v, x block")
+  near(hv[2], B:t():matmul(vx) - y:detach():sin() * vy, 1e-13, "H v, y block")
+  -- only one of the gradients as an output: one block row of H
+  local hx = T.grad({g2[2]}, {x, y}, {grad_outputs = {vy}})
+  near(hx[1], B:matmul(vy), 1e-13)
+  near(hx[2], -(y:detach():sin() * vy), 1e-13)
+end)
+
+test("tensor.grad of a list with create_graph: second derivatives of a nonlinear map", function()
+  local W, x = P({3, 4}, -0.5, 0.5), P{4}
+  local v = {R:randn(3), R:randn(3), scalar0(0.7)}
+  local function build(w, xx)
+    local y1 = w:matmul(xx)
+    local y2 = y1:tanh()
+    return {y1, y2, (y2 * y2):sum()}
+  end
+  -- first level, list form and scalar form, both with create_graph
+  local gl = T.grad(build(W, x), {W, x}, {grad_outputs = v, create_graph = true})
+  local gsc = T.grad(function()
+    local o = build(W, x)
+    return (o[1] * v[1]):sum() + (o[2] * v[2]):sum() + o[3] * v[3]
+  end, {W, x}, {create_graph = true})
+  for i = 1, 2 do
+    ok(gl[i].needs_grad, "differentiable gradient " .. i)
+    near(gl[i], gsc[i], 1e-14, "first level " .. i)
+  end
+  -- second level: the product of the Hessian of sum_i <y_i, v_i> with u
+  local u = {R:randn(3, 4), R:randn(4)}
+  local hl = T.grad(gl, {W, x}, {grad_outputs = u})
+  local hs = T.grad(gsc, {W, x}, {grad_outputs = u})
+  near(hl[1], hs[1], 1e-13)
+  near(hl[2], hs[2], 1e-13)
+  -- against central differences of the first-level gradient along u
+  local function grad_at(Wv, xv)
+    local w2, x2 = Wv:requires_grad(), xv:requires_grad()
+    return T.grad(build(w2, x2), {w2, x2}, {grad_outputs = v})
+  end
+  local h = 1e-5
+  local gp = grad_at(W:detach() + u[1] * h, x:detach() + u[2] * h)
+  local gm = grad_at(W:detach() - u[1] * h, x:detach() - u[2] * h)
+  near(hl[1], (gp[1] - gm[1]) / (2 * h), 1e-7, "finite differences, W")
+  near(hl[2], (gp[2] - gm[2]) / (2 * h), 1e-7, "finite differences, x")
+  -- create_graph retains the original graph: it can be used again
+  local again = T.grad(build(W, x), {W, x}, {grad_outputs = v})
+  near(again[1], gl[1]:detach(), 1e-15)
+end)
+
+test("tensor.grad of a list: argument errors, and grad mode survives them", function()
+  local x = T.tensor{1, 2}:requires_grad()
+  local y1, y2 = x * 2, (x * x):sum()
+  local v1 = T.ones(2)
+  local cases = {
+    {function() T.grad({y1, y2}, {x}, {grad_outputs = {v1}}) end, "2 outputs but 1 grad_outputs"},
+    {function() T.grad({y1}, {x}, {grad_outputs = {v1, v1}}) end, "1 outputs but 2 grad_outputs"},
+    {function() T.grad({y1, "y2"}, {x}, {grad_outputs = {v1, v1}}) end, "outputs[2] is a"},
+    {function() T.grad({y2, 3}, {x}) end, "outputs[2] is a"},
+    {function() T.grad({y1}, {x}, {grad_outputs = {"v"}}) end, "grad_outputs[1] is a"},
+    {function() T.grad({y1, y2}, {x}, {grad_outputs = {v1, 1}}) end, "grad_outputs[2] is a"},
+    {function() T.grad({y1}, {x}, {grad_outputs = v1}) end, "grad_outputs must be"},
+    {function() T.grad({y1}, {x}, {grad_outputs = 1}) end, "grad_outputs must be"},
+    {function() T.grad(y1, {x}, {grad_outputs = {v1}}) end, "grad_outputs must be"},
+    {function() T.grad(function() return y1 end, {x}, {grad_outputs = "v"}) end, "grad_outputs must be"},
+    {function() T.grad({y1}, {x}, {grad_outputs = {T.ones(3)}}) end, "gradient has shape"},
+    {function() T.grad({y1, y2}, {x}, {grad_outputs = {v1, T.ones(1, 1)}}) end, "gradient has shape"},
+    {function() T.grad({y1, y2}, {x}, {grad_outputs = {T.ones(2, 1), scalar0(1)}}) end, "gradient has shape"},
+    {function() T.grad(y1, {x}, {grad_outputs = T.ones(2, 1)}) end, "gradient has shape"},
+    {function() T.grad({y2, y1}, {x}) end, "is not a scalar"},
+    {function() T.grad({y1}, {x}, {}) end, "is not a scalar"},
+    {function() T.grad({}, {x}) end, "list of outputs is empty"},
+    {function() T.grad({}, {x}, {grad_outputs = {}}) end, "list of outputs is empty"},
+    {function() T.grad({y1}, {x}, "opts") end, "options must be a table"},
+    {function() T.grad({y2}, {x}, true) end, "options must be a table"},
+    {function() T.grad({y1}, {x}, {grad_output = {v1}}) end, "unknown option 'grad_output'"},
+    {function() T.grad(y2, {x}, {retain = true}) end, "unknown option 'retain'"},
+    {function() T.grad({y2}, {y1}) end, "not a leaf"},
+    {function() T.grad({y2}, {x, "x"}) end, "params[2]"},
+  }
+  for _, mode in ipairs{true, false} do
+    T.set_grad_enabled(mode)
+    for i, case in ipairs(cases) do
+      local okk, err = pcall(raises, case[1], case[2])
+      T.set_grad_enabled(true)
+      if not okk then error("case " .. i .. ": " .. tostring(err)) end
+      T.set_grad_enabled(mode)
+      eq(T.is_grad_enabled(), mode, "grad mode after case " .. i)
+    end
+  end
+  T.set_grad_enabled(true)
+  -- the failed calls freed nothing: the graph still gives the right gradient
+  local g = T.grad({y1, y2}, {x}, {grad_outputs = {v1, scalar0(1)}})
+  eq(g[1]:totable(), {4, 6})
+  eq(x.grad, nil)
+end)
+
+test("tensor.grad of a list: errors inside the backward pass restore grad mode and state", function()
+  local x = T.tensor{0.5, -1, 2}:requires_grad()
+  local keep = (x * 3):sum()
+  local gone = x:exp():sum()
+  gone:backward()
+  x.grad = nil
+  for _, mode in ipairs{true, false} do
+    -- the graphs are recorded in grad mode; only the calls run in `mode`
+    local y = x:cumsum(1)
+    local w = x:detach():clone()
+    local m = x * w
+    T.no_grad(function() w:add_(1) end)
+    local calls = {
+      {function() return T.grad({keep, gone}, {x}, {retain_graph = true}) end, "freed"},
+      -- create_graph through an op without a second derivative fails mid-pass
+      {function() return T.grad({keep, y}, {x}, {grad_outputs = {scalar0(1), T.ones(3)},
+                                                 create_graph = true}) end, "no second derivative"},
+      -- a tensor saved by an op modified in place since
+      {function() return T.grad({keep, m}, {x}, {grad_outputs = {scalar0(1), T.ones(3)},
+                                                 retain_graph = true}) end, "modified in place"},
+    }
+    for i, call in ipairs(calls) do
+      T.set_grad_enabled(mode)
+      local okk, err = pcall(call[1])
+      local after = T.is_grad_enabled()
+      T.set_grad_enabled(true)
+      ok(not okk and tostring(err):find(call[2], 1, true), "call " .. i .. ": " .. tostring(err))
+      eq(after, mode, "grad mode after failed call " .. i)
+    end
+  end
+  eq(T.is_grad_enabled(), true)
+  -- nothing was left half-done: the surviving graph still works, twice
+  for _ = 1, 2 do
+    local g = T.grad({keep, (x * x):sum()}, {x}, {retain_graph = true})
+    eq(g[1]:totable(), {4, 1, 7})
+  end
+  eq(x.grad, nil)
+end)
+
+test("tensor.grad of a list: create_graph passes and failed calls return every byte", function()
+  collectgarbage(); collectgarbage()
+  local m0 = entro.mem()
+  local ran = 0
+  ;(function()
+    local g = T.rng(77)
+    local W, x = g:randn(3, 3):requires_grad(), g:randn(3):requires_grad()
+    for _ = 1, 100 do
+      local y1 = W:matmul(x):tanh()
+      local y2 = (y1 * y1):sum()
+      local gs = T.grad({y1, y2, W}, {W, x, W}, {grad_outputs = {T.ones(3), T.ones(), T.ones(3, 3)},
+                                                 create_graph = true})
+      local hv = T.grad(gs, {W, x}, {grad_outputs = {T.ones(3, 3), T.ones(3), T.ones(3, 3)}})
+      ran = ran + (hv[1] and 1 or 0)
+      pcall(T.grad, {y1, y2}, {W}, {grad_outputs = {T.ones(3), T.ones(2)}})
+      pcall(T.grad, {y1, x:cumsum(1)}, {W}, {grad_outputs = {T.ones(3), T.ones(3)}, create_graph = true})
+    end
+  end)()
+  eq(ran, 100)
+  collectgarbage(); collectgarbage()
+  eq(entro.mem(), m0, "all storage returned")
+end)

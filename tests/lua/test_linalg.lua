@@ -352,3 +352,304 @@ test("help texts", function()
     if name ~= "_help" then ok(type(L._help[name]) == "string", "help for " .. name) end
   end
 end)
+
+---------------------------------------------------------------------------------------------
+-- project_out: w -= Q^T (Q w), once, twice or "auto", in place
+---------------------------------------------------------------------------------------------
+
+-- k orthonormal rows of length n, as the transpose of QR's Q (a non-contiguous view)
+local function orows(seed, n, k) return L.qr(tensor.rng(seed):randn(n, k)):t() end
+-- max |a - b| <= tol * scale
+local function close(a, b, tol, scale, msg)
+  local d = maxabs(a:sub(b))
+  ok(d <= tol * scale, string.format("%s: max difference %.3g > %.3g", msg, d, tol * scale))
+end
+local function same_bits(a, b, msg)
+  eq(a:shape(), b:shape(), msg)
+  if a:numel() > 5000 then   -- elementwise ==, without building big Lua tables
+    local differ = a:numel() - a:eq(b):sum()
+    if differ ~= 0 then error(string.format("%s: %d elements differ", msg, differ), 2) end
+    return
+  end
+  local A, B = a:contiguous():view(-1):totable(), b:contiguous():view(-1):totable()
+  for i = 1, #A do
+    if A[i] ~= B[i] then
+      error(string.format("%s: element %d: %.17g vs %.17g", msg, i, A[i], B[i]), 2)
+    end
+  end
+end
+
+-- Q (big, 300000 x 20) is built once: a QR of that size is the slow part
+local PO_Q = {}
+local function po_rows(n)
+  if not PO_Q[n] then
+    local Qt = orows(7000 + n, n, math.min(n, 20))
+    PO_Q[n] = {t = Qt, c = Qt:contiguous()}
+  end
+  return PO_Q[n]
+end
+
+test("project_out: against the naive reference over sizes, row counts and passes", function()
+  local g = tensor.rng(4242)
+  for _, n in ipairs{1, 5, 2047, 2048, 2049, 300000} do
+    local Qs = po_rows(n)
+    for _, k in ipairs{1, 3, 4, 5, 20} do
+      if k <= n then
+        local w0 = g:randn(n)
+        local scale = w0:norm()
+        -- the reference after one pass and after two
+        local Qr = Qs.c:narrow(1, 1, k)
+        local c1 = Qr:matmul(w0)
+        local w1 = w0:sub(Qr:t():matmul(c1))
+        local c2 = Qr:matmul(w1)
+        local w2, c12 = w1:sub(Qr:t():matmul(c2)), c1:add(c2)
+        for pi, passes in ipairs{1, 2, "auto"} do
+          -- every other case takes Q as the transposed (non-contiguous) view; the big one
+          -- mostly contiguous, as copying a 20 x 300000 view costs more than the work
+          local strided = (n < 300000 and (k + pi) % 2 == 0) or (n == 300000 and k == 5 and pi == 1)
+          local Q = (strided and Qs.t or Qs.c):narrow(1, 1, k)
+          local msg = string.format("n=%d k=%d passes=%s%s", n, k, passes, strided and " strided Q" or "")
+          local w = w0:clone()
+          local r, c, nrm = L.project_out(w, Q, {passes = passes})
+          ok(rawequal(r, w), msg .. ": returns w itself")
+          eq(c:shape(), {k}, msg)
+          ok(math.type(nrm) == "float", msg .. ": the norm is a number")
+          if passes == 1 then
+            close(w, w1, 1e-13, scale, msg .. ": w")
+            close(c, c1, 1e-13, scale, msg .. ": c = Q w0")
+          else
+            -- "auto" may stop after one pass: it still agrees with two to 1e-12
+            local tol = passes == "auto" and 1e-12 or 1e-13
+            close(w, w2, tol, scale, msg .. ": w")
+            close(c, c12, tol, scale, msg .. ": c")
+          end
+          close(Qr:matmul(w), tensor.zeros(k), 1e-12, scale, msg .. ": Q w after")
+          near(nrm, w:norm(), 1e-13, msg .. ": norm")
+          -- what was removed and what is left add up to w0
+          if passes == 2 then close(w:add(Qr:t():matmul(c)), w0, 1e-13, scale, msg .. ": w + Q^T c = w0") end
+        end
+      end
+    end
+  end
+end)
+
+test("project_out: passes = 2 is the default, and does better than one pass", function()
+  local n, k = 2049, 5
+  local Q = po_rows(n).c:narrow(1, 1, k)
+  local g = tensor.rng(77)
+  -- w almost inside the span of Q: one pass leaves it visibly non-orthogonal
+  local a = g:randn(k):mul(1e8)
+  local w0 = Q:t():matmul(a):add(g:randn(n))
+  local w1, w2, wd, wn = w0:clone(), w0:clone(), w0:clone(), w0:clone()
+  L.project_out(w1, Q, {passes = 1})
+  L.project_out(w2, Q, {passes = 2})
+  L.project_out(wd, Q)
+  L.project_out(wn, Q, {})
+  same_bits(wd, w2, "no options means passes = 2")
+  same_bits(wn, w2, "empty options means passes = 2")
+  local o1 = maxabs(Q:matmul(w1)) / w1:norm()
+  local o2 = maxabs(Q:matmul(w2)) / w2:norm()
+  ok(o2 < 1e-13, string.format("two passes leave |Q w| / |w| = %.3g", o2))
+  ok(o1 > 100 * o2, string.format("one pass (%.3g) should be far worse than two (%.3g)", o1, o2))
+end)
+
+test("project_out: \"auto\" takes the second pass exactly when the first removed over half", function()
+  local n, k = 2049, 5
+  local Q = po_rows(n).c:narrow(1, 1, k)
+  local g = tensor.rng(99)
+  -- r orthogonal to the rows of Q, then w = Q^T a + r with |Q^T a|^2 a chosen share of |w|^2
+  local r = g:randn(n)
+  L.project_out(r, Q)
+  r:div_(r:norm())
+  local u = g:randn(k)
+  u:div_(u:norm())
+  for _, share in ipairs{0.3, 0.45, 0.55, 0.7, 0.999} do
+    local w0 = Q:t():matmul(u:mul(math.sqrt(share))):add(r:mul(math.sqrt(1 - share)))
+    local w1, w2, wa = w0:clone(), w0:clone(), w0:clone()
+    local _, c1 = L.project_out(w1, Q, {passes = 1})
+    local _, c2 = L.project_out(w2, Q, {passes = 2})
+    local _, ca, na = L.project_out(wa, Q, {passes = "auto"})
+    local msg = "share " .. share
+    ok(maxabs(w1:sub(w2)) > 0, msg .. ": one and two passes differ in the last bits")
+    if share > 0.5 then
+      same_bits(wa, w2, msg .. ": auto = two passes")
+      same_bits(ca, c2, msg .. ": auto's coefficients = two passes'")
+    else
+      same_bits(wa, w1, msg .. ": auto = one pass")
+      same_bits(ca, c1, msg .. ": auto's coefficients = one pass'")
+    end
+    near(na, wa:norm(), 1e-13, msg)
+    close(wa, w2, 1e-12, 1, msg .. ": auto vs two passes")
+    ok(maxabs(Q:matmul(wa)) <= 1e-12, msg .. ": auto is orthogonal")
+  end
+end)
+
+test("project_out: strided w and Q give the same bits as contiguous copies", function()
+  local g = tensor.rng(555)
+  for _, n in ipairs{5, 2049} do
+    local k = n == 5 and 3 or 4
+    local Qs = po_rows(n)
+    local Qc = Qs.c:narrow(1, 1, k):contiguous()
+    local w0 = g:randn(n)
+    local want = w0:clone()
+    local _, cw, nw = L.project_out(want, Qc)
+    -- Q: the transposed view, rows 2..k+1 of it (an offset), and a column window of a
+    -- wider matrix (row stride > n)
+    local wide = tensor.zeros(k + 1, n + 7)
+    wide:narrow(1, 2, k):narrow(2, 4, n):copy_(Qc)
+    local Qviews = {
+      {"transposed", Qs.t:narrow(1, 1, k)},
+      {"column window", wide:narrow(1, 2, k):narrow(2, 4, n)},
+    }
+    -- w: a column of a matrix, and a narrow of such a column
+    local M = g:randn(n, 3)
+    local B = g:randn(n + 5, 3)
+    for _, qv in ipairs(Qviews) do
+      local Q = qv[2]
+      same_bits(Q, Qc, qv[1] .. " holds the same rows")
+      for wi, wmaker in ipairs{
+        function() return w0:clone() end,
+        function() M:select(2, 2):copy_(w0); return M:select(2, 2) end,
+        function() B:select(2, 3):narrow(1, 4, n):copy_(w0); return B:select(2, 3):narrow(1, 4, n) end,
+      } do
+        local msg = string.format("n=%d %s Q, w #%d", n, qv[1], wi)
+        local w = wmaker()
+        if wi > 1 then ok(not w:is_contiguous(), msg .. ": w is strided") end
+        local M0, B0 = M:clone(), B:clone()
+        local r, c, nrm = L.project_out(w, Q)
+        ok(rawequal(r, w), msg)
+        same_bits(w, want, msg .. ": w")
+        same_bits(c, cw, msg .. ": c")
+        eq(nrm, nw, msg .. ": norm")
+        -- the other columns of M and B, and B's rows outside the narrow, are not written
+        if wi == 2 then
+          same_bits(M:select(2, 1), M0:select(2, 1), msg .. ": column 1")
+          same_bits(M:select(2, 3), M0:select(2, 3), msg .. ": column 3")
+        elseif wi == 3 then
+          same_bits(B:select(2, 1), B0:select(2, 1), msg .. ": column 1")
+          same_bits(B:select(2, 2), B0:select(2, 2), msg .. ": column 2")
+          same_bits(B:select(2, 3):narrow(1, 1, 3), B0:select(2, 3):narrow(1, 1, 3), msg .. ": head")
+          same_bits(B:select(2, 3):narrow(1, n + 4, 2), B0:select(2, 3):narrow(1, n + 4, 2), msg .. ": tail")
+        end
+      end
+    end
+    ok(maxabs(wide:select(1, 1)) == 0 and maxabs(wide:narrow(2, 1, 3)) == 0, "wide's padding untouched")
+  end
+end)
+
+test("project_out: k = 0 rows leaves w unchanged", function()
+  local g = tensor.rng(31)
+  for _, n in ipairs{1, 5, 2049} do
+    local w0 = g:randn(n)
+    for _, Q in ipairs{tensor.zeros(0, n), po_rows(n).c:narrow(1, 1, 0)} do
+      for _, passes in ipairs{1, 2, "auto"} do
+        local w = w0:clone()
+        local r, c, nrm = L.project_out(w, Q, {passes = passes})
+        ok(rawequal(r, w))
+        eq(c:shape(), {0})
+        same_bits(w, w0, "n=" .. n)
+        near(nrm, w0:norm(), 1e-14, "n=" .. n)
+      end
+    end
+  end
+end)
+
+test("project_out: the same bits with 1 and 2 threads", function()
+  local prev = entro.blas().threads
+  local okk, err = pcall(function()
+    local n = 300000
+    local Qs = po_rows(n)
+    local w0 = tensor.rng(8080):randn(n)
+    local results = {}
+    for _, th in ipairs{1, 2, 1} do
+      entro.set_threads(th)
+      eq(entro.blas().threads, th)
+      local row = {}
+      for _, passes in ipairs{1, 2, "auto"} do
+        local w = w0:clone()
+        local _, c, nrm = L.project_out(w, Qs.c, {passes = passes})
+        row[#row + 1] = {w, c, nrm}
+      end
+      local w = w0:clone()
+      local _, c, nrm = L.project_out(w, Qs.c:narrow(1, 1, 3))
+      row[#row + 1] = {w, c, nrm}
+      results[#results + 1] = row
+    end
+    for t = 2, 3 do
+      for i, res in ipairs(results[t]) do
+        local msg = string.format("run %d case %d", t, i)
+        same_bits(res[1], results[1][i][1], msg .. ": w")
+        same_bits(res[2], results[1][i][2], msg .. ": c")
+        eq(res[3], results[1][i][3], msg .. ": norm")
+      end
+    end
+  end)
+  entro.set_threads(prev)
+  eq(entro.blas().threads, prev, "thread count restored")
+  if not okk then error(err, 0) end
+end)
+
+test("project_out: writes w (bumping its version) and never Q", function()
+  local n, k = 2049, 3
+  local Q = po_rows(n).c:narrow(1, 1, k):contiguous()
+  local Q0 = Q:clone()
+  local g = tensor.rng(61)
+  -- a contiguous w and a strided one, each saved by a recorded op before the call
+  local M = g:randn(n, 2)
+  for _, w in ipairs{g:randn(n), M:select(2, 2)} do
+    local w0 = w:clone()
+    local a = tensor.ones(n):requires_grad()
+    local b = tensor.ones(k, n):requires_grad()
+    local y = a:mul(w)          -- saves w for a's gradient
+    local z = b:mul(Q)          -- saves Q for b's gradient
+    L.project_out(w, Q)
+    ok(maxabs(w:sub(w0)) > 0.01, "w changed")
+    same_bits(Q, Q0, "Q unchanged")
+    raises(function() y:sum():backward() end, "modified in place")
+    z:sum():backward()          -- Q's version did not move
+    same_bits(b.grad, Q0, "b's gradient is Q")
+  end
+  -- Q from a view of a bigger storage: only w's storage is written
+  local big = Q0:clone()
+  L.project_out(g:randn(n), big:narrow(1, 2, 2))
+  same_bits(big, Q0, "Q view unchanged")
+end)
+
+test("project_out: errors", function()
+  local n = 5
+  local Q = po_rows(n).c:narrow(1, 1, 3):contiguous()
+  local Q0 = Q:clone()
+  local w = tensor.rng(3):randn(n)
+  local w0 = w:clone()
+  raises(function() L.project_out(w, tensor.zeros(n)) end, "project_out: needs a k x n matrix")
+  raises(function() L.project_out(w, tensor.zeros(1, 3, n)) end, "project_out: needs a k x n matrix")
+  raises(function() L.project_out(w, tensor.zeros(3, n + 1)) end, "project_out: needs a k x n matrix")
+  raises(function() L.project_out(tensor.zeros(1, n), Q) end, "project_out: needs a k x n matrix")
+  raises(function() L.project_out(tensor.zeros(n - 1), Q) end, "project_out: needs a k x n matrix")
+  raises(function() L.project_out(Q:select(1, 1), Q) end, "must not share storage")
+  local Qsq = po_rows(n).c:clone()   -- 5 x 5: a column is a vector of length n too
+  raises(function() L.project_out(Qsq:select(2, 2), Qsq) end, "must not share storage")
+  local Qbig = Q:clone()
+  raises(function() L.project_out(Qbig:select(1, 3), Qbig:narrow(1, 1, 2)) end, "must not share storage")
+  same_bits(Qbig, Q0, "Q not written by the failed call")
+  for _, p in ipairs{3, 0, -1, "x", 1.5, true} do
+    raises(function() L.project_out(w, Q, {passes = p}) end, "project_out: passes must be")
+  end
+  same_bits(L.project_out(w:clone(), Q, {passes = 2.0}), L.project_out(w:clone(), Q), "passes = 2.0")
+  raises(function() L.project_out(tensor.ones(1):expand(n), Q) end, "project_out: w is an expanded view")
+  raises(function() L.project_out(w, Q, {pass = 2}) end, "project_out: unknown option 'pass'")
+  raises(function() L.project_out(w, Q, {passes = 2, extra = 1}) end, "unknown option")
+  raises(function() L.project_out(w, Q, 2) end, "options must be a table")
+  raises(function() L.project_out("w", Q) end, "project_out: w must be a tensor")
+  raises(function() L.project_out(w, {{1, 0, 0, 0, 0}}) end, "project_out: Q must be a tensor")
+  raises(function() L.project_out(w) end, "must be a tensor")
+  raises(function() L.project_out() end, "must be a tensor")
+  same_bits(w, w0, "w not written by any failed call")
+  same_bits(Q, Q0, "Q not written by any failed call")
+  -- in grad mode, a w or Q that requires grad is refused (the write is not recorded)
+  local wp = w:clone():requires_grad()
+  raises(function() L.project_out(wp, Q) end, "project_out: in-place")
+  raises(function() L.project_out(w, Q:clone():requires_grad()) end, "project_out:")
+  raises(function() L.project_out(wp * 2, Q) end, "project_out: in-place")
+  same_bits(w, w0, "w not written")
+end)

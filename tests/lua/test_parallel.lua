@@ -1,12 +1,13 @@
 -- test_parallel.lua -- big elementwise runs split over threads give the same bits as one
--- thread; stateful kernels (generators) and overlapping copies stay on one thread.
+-- thread; stateful kernels (generators) and overlapping copies stay on one thread; products
+-- split between threads agree with one thread.
 local T = tensor
 local N = 3000000   -- above the split threshold
 
 local function same(a, b) return (a - b):abs():max() == 0 and a:numel() == b:numel() end
 
 local function with_threads(n, f)
-  local before = entro.blas().elementwise_threads
+  local before = entro.blas().threads
   entro.set_threads(n)
   local ok, r = pcall(f)
   entro.set_threads(before)
@@ -29,6 +30,29 @@ test("elementwise maps and reductions agree bitwise on 1 and 2 threads", functio
   end
 end)
 
+test("matrix products split between threads by rows or by columns agree with one thread", function()
+  local g = T.rng(3)
+  local cases = {
+    {g:randn(300, 200), g:randn(200, 90)},             -- taller than wide: rows
+    {g:randn(70, 300), g:randn(300, 333)},             -- wider than tall: columns
+    {g:randn(250, 130):t(), g:randn(170, 250):t()},    -- both transposed
+  }
+  for i, c in ipairs(cases) do
+    local a, b = c[1], c[2]
+    local one = with_threads(1, function() return a:matmul(b) end)
+    local two = with_threads(2, function() return a:matmul(b) end)
+    -- the last bits may differ (OpenBLAS treats a range's edges its own way)
+    ok((one - two):abs():max() <= 1e-13 * one:abs():max(), "product " .. i .. " differs")
+    for r = 1, a:size(1), 7 do   -- and each is the product
+      for s = 1, b:size(2), 29 do
+        local want = a:select(1, r):dot(b:select(2, s))
+        ok(math.abs(two:get(r, s) - want) <= 1e-12 * (1 + math.abs(want)),
+           "product " .. i .. " wrong at " .. r .. "," .. s)
+      end
+    end
+  end
+end)
+
 test("generator fills are one stream whatever the thread count", function()
   local a = with_threads(1, function() return T.rng(7):randn(N) end)
   local b = with_threads(2, function() return T.rng(7):randn(N) end)
@@ -46,5 +70,5 @@ end)
 
 test("entro.set_threads rejects nonsense", function()
   raises(function() entro.set_threads(0) end, "set_threads")
-  ok(entro.blas().elementwise_threads >= 1)
+  ok(entro.blas().threads >= 1)
 end)

@@ -7,6 +7,7 @@
 -- differentiate: pass one layer's parameters to study that block of the Hessian alone.
 -- Vectors over the parameters are flat tensors (the parameters' elements in order).
 local tensor = require "entro.tensor"
+local linalg = tensor.linalg
 
 local M = {}
 
@@ -105,56 +106,66 @@ local function hvp_fd(loss_fn, params, v, opts)
 end
 
 -- The exact Hessian as an operator: g = ∇L is computed once with create_graph, and each
--- product Hv differentiates g·v through that retained graph (Pearlmutter's trick, as
--- PyHessian does it; ReLU's second derivative is exactly zero). One backward pass per
--- product, however many products a Lanczos run asks for.
+-- product Hv is the gradient of g·v, one backward pass through that retained graph seeded
+-- with v (Pearlmutter's trick, as PyHessian does it; ReLU's second derivative is exactly
+-- zero), however many products a Lanczos run asks for. A gradient that does not depend on
+-- the parameters (a linear loss) was recorded as a constant: its part of Hv is zero.
 local function exact_operator(loss_fn, params)
   local g = tensor.grad(loss_fn, params, {create_graph = true})
   -- closing g frees the recorded graph at once, so its storage serves the next call
   local function done() for _, t in ipairs(g) do t:close() end end
   return function(v)
-    local dir = unflatten(v, params)
-    local gv = 0
-    for i = 1, #params do gv = gv + (g[i] * dir[i]):sum() end
-    -- a gradient that does not depend on the parameters (a linear loss) was recorded as a
-    -- constant: the Hessian is zero
-    if not (tensor.is_tensor(gv) and gv.needs_grad) then return tensor.zeros(v:numel()) end
-    local hv = tensor.grad(gv, params, {retain_graph = true})
-    return tensor.no_grad(flatten, hv)
+    local hv = tensor.grad(g, params, {grad_outputs = unflatten(v, params), retain_graph = true})
+    local flat = tensor.no_grad(flatten, hv)
+    for _, t in ipairs(hv) do t:close() end   -- their storage serves the next product
+    return flat
   end, done
 end
 
 -- Ops without second-derivative kernels make the exact method fail with this message.
 local function unsupported(err) return tostring(err):find("no second derivative", 1, true) ~= nil end
 
--- The Hessian operator v -> Hv for the current parameters, and the method it uses:
--- "exact", "fd", or "auto" (exact when every op of the loss supports it, else finite
--- differences). Valid until the parameters change.
+-- The Hessian operator v -> Hv for the current parameters, and `how`: how.method is the
+-- method it uses, "exact", "fd", or, for "auto", exact when every op of the loss supports
+-- it, else finite differences; how.done() releases what it holds. An "auto" operator
+-- settles on its first product (whose ops may still meet one without a second
+-- derivative), so read how.method after using it. Valid until the parameters change.
 local function operator(loss_fn, params, opts)
   local method = opts.method or "auto"
   local fd = function(v) return hvp_fd(loss_fn, params, v, opts) end
   local nothing = function() end
-  if method == "fd" then return fd, "fd", nothing end
+  if method == "fd" then return fd, {method = "fd", done = nothing} end
   if method ~= "exact" and method ~= "auto" then
     error("diag.hvp: method must be exact, fd or auto, got " .. tostring(method), 0)
   end
-  local ok, op, done = pcall(exact_operator, loss_fn, params)
-  if ok then
-    -- the first product may still meet an op without a second derivative
-    local probe_ok, err = pcall(op, tensor.zeros((tensor.no_grad(flatten, params)):numel()))
-    if probe_ok then return op, "exact", done end
-    done()
-    ok, op = false, err
+  local ok, exact, done = pcall(exact_operator, loss_fn, params)
+  if not ok then
+    if method == "auto" and unsupported(exact) then return fd, {method = "fd", done = nothing} end
+    error(exact, 0)
   end
-  if method == "auto" and unsupported(op) then return fd, "fd", nothing end
-  error(op, 0)
+  local how = {method = "exact", done = done}
+  if method == "exact" then return exact, how end
+  local op = exact
+  local function first(v)
+    local first_ok, hv = pcall(exact, v)
+    if first_ok then
+      op = exact
+      return hv
+    end
+    done()
+    if not unsupported(hv) then error(hv, 0) end
+    op, how.method, how.done = fd, "fd", nothing
+    return fd(v)
+  end
+  op = first
+  return function(v) return op(v) end, how
 end
 
 local function hvp_flat(loss_fn, params, v, opts)
-  local op, method, done = operator(loss_fn, params, opts)
+  local op, how = operator(loss_fn, params, opts)
   local hv = op(v)
-  done()
-  return hv, method
+  how.done()
+  return hv, how.method
 end
 
 -- diag.hvp(loss_fn, params, v, {method = "auto"|"exact"|"fd", order = 2, eps}) -> Hv,
@@ -173,13 +184,13 @@ function M.hessian(loss_fn, params, opts)
   local n = check_params(params, "diag.hessian")
   if n > 4000 then error("diag.hessian: " .. n .. " parameters is too many for a dense Hessian", 2) end
   local h = tensor.zeros(n, n)
-  local op, _, done = operator(loss_fn, params, opts or {})
+  local op, how = operator(loss_fn, params, opts or {})
   for i = 1, n do
     local e = tensor.zeros(n)
     e:set(i, 1)
     h:select(1, i):copy(op(e))
   end
-  done()
+  how.done()
   return (h + h:t()) * 0.5
 end
 
@@ -190,33 +201,29 @@ local function unit(v) return v * (1 / v:norm()) end
 -- the basis Q (rows are the Lanczos vectors) and the number of steps; beta[steps] is the
 -- norm of the remainder, which bounds the Ritz pairs' residuals.
 local function lanczos(op, q1, m, n, stop)
-  local Q = tensor.zeros(m, n)
+  local Q = tensor.empty(m, n)   -- row j is written before it is read
   local alpha, beta = {}, {}
   Q:select(1, 1):copy(q1)
-  local q_prev, b_prev = nil, 0
-  local steps, scale = m, 0
+  local steps, scale, b_prev = m, 0, 0
   for j = 1, m do
-    local q = Q:select(1, j)
-    local w = op(q)
-    local a = w:dot(q)
-    alpha[j] = a
-    w:axpy_(-a, q)
-    if q_prev then w:axpy_(-b_prev, q_prev) end
-    -- twice is enough (Kahan): remove every component along the basis so far
-    for _ = 1, 2 do
-      local basis = Q:narrow(1, 1, j)
-      w:axpy_(-1, basis:t():matmul(basis:matmul(w)))
-    end
-    local b = w:norm()
-    beta[j] = b
+    local w = op(Q:select(1, j))
+    -- the three-term recurrence removes the big components, along q_j (alpha_j) and
+    -- q_(j-1) (beta_(j-1) again); then every component along the basis so far goes (full
+    -- reorthogonalisation), a second time only when rounding calls for it (DGKS, as ARPACK)
+    local lo = math.max(1, j - 1)
+    local _, c = linalg.project_out(w, Q:narrow(1, lo, j - lo + 1), {passes = 1})
+    local _, fix, b = linalg.project_out(w, Q:narrow(1, 1, j), {passes = "auto"})
+    local a = c:get(j - lo + 1) + fix:get(j)
+    alpha[j], beta[j] = a, b
     scale = math.max(scale, math.abs(a), b_prev)   -- a lower bound on ||H||
     -- breakdown: the Krylov space is invariant, its Ritz values are eigenvalues
     if j == m or b <= 1e-12 * scale + 1e-300 or (stop and stop(alpha, beta, j)) then
       steps = j
       break
     end
-    Q:select(1, j + 1):copy(w * (1 / b))
-    q_prev, b_prev = q, b
+    w:affine(1 / b, 0, Q:select(1, j + 1))
+    w:close()
+    b_prev = b
   end
   return alpha, beta, Q:narrow(1, 1, steps), steps
 end
@@ -257,7 +264,7 @@ function M.sharpness(loss_fn, params, opts)
     error("diag.sharpness: tol must be a positive number, got " .. tostring(tol), 2)
   end
   local rng = opts.rng or tensor.default_rng()
-  local op, used, done = operator(loss_fn, params, opts)
+  local op, how = operator(loss_fn, params, opts)
   local stop = tol and function(alpha, beta, j)
     if j < k then return false end
     local theta, S = tridiag(alpha, beta, j)
@@ -268,7 +275,7 @@ function M.sharpness(loss_fn, params, opts)
     return true
   end
   local alpha, beta, Q, steps = lanczos(op, random_unit(n, rng), maxiter, n, stop)
-  done()
+  how.done()
   local theta, S = tridiag(alpha, beta, steps)
   local values, vectors, residuals = {}, {}, {}
   for i = 1, math.min(k, steps) do
@@ -280,7 +287,7 @@ function M.sharpness(loss_fn, params, opts)
     end
   end
   return {values = values, vectors = opts.vectors and vectors or nil, iterations = steps,
-          residuals = residuals, max = values[1], method = used}
+          residuals = residuals, max = values[1], method = how.method}
 end
 
 -- diag.hessian_trace(loss_fn, params, {samples = 100, rng}) -> mean, stderr: Hutchinson's
@@ -293,14 +300,14 @@ function M.hessian_trace(loss_fn, params, opts)
     error("diag.hessian_trace: samples must be an integer >= 2", 2)
   end
   local rng = opts.rng or tensor.default_rng()
-  local op, _, done = operator(loss_fn, params, opts)
+  local op, how = operator(loss_fn, params, opts)
   local sum, sumsq = 0, 0
   for _ = 1, samples do
     local z = rng:bernoulli(0.5, n):mul_(2):sub_(1)
     local v = z:dot(op(z))
     sum, sumsq = sum + v, sumsq + v * v
   end
-  done()
+  how.done()
   local mean = sum / samples
   local var = math.max(0, (sumsq - samples * mean * mean) / (samples - 1))
   return mean, math.sqrt(var / samples)
@@ -323,7 +330,7 @@ function M.spectral_density(loss_fn, params, opts)
   steps = math.min(steps, n)
   local rng = opts.rng or tensor.default_rng()
   local nodes, weights = {}, {}
-  local op, _, done = operator(loss_fn, params, opts)
+  local op, how = operator(loss_fn, params, opts)
   for _ = 1, probes do
     local alpha, beta, _, m = lanczos(op, random_unit(n, rng), steps, n)
     local theta, S = tridiag(alpha, beta, m)
@@ -332,7 +339,7 @@ function M.spectral_density(loss_fn, params, opts)
       weights[#weights + 1] = S:get(1, j) ^ 2 / probes
     end
   end
-  done()
+  how.done()
   local result = {nodes = nodes, weights = weights}
   -- the smoothed density at the points x (a list or tensor), Gaussian width sigma
   function result.density(x, sigma)
