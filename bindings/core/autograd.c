@@ -129,6 +129,11 @@ entro_tensor *entro_record(entro_tensor *r, const char *name, entro_backward_fn 
   return r;
 }
 
+/* Nothing but the one reference holds t or its storage, and it can be written. */
+static int owned(const entro_tensor *t) {
+  return t->refs == 1 && t->st->refs == 1 && entro_tensor_is_writable(t);
+}
+
 int entro_grad_accumulate(entro_tensor **acc, entro_tensor *g) {
   if (!*acc) {
     entro_tensor_retain(g);
@@ -143,9 +148,7 @@ int entro_grad_accumulate(entro_tensor **acc, entro_tensor *g) {
     *acc = s;
     return ENTRO_OK;
   }
-  if (a->refs == 1 && a->st->refs == 1 && entro_tensor_is_writable(a) &&
-      entro_tensor_same_shape(a, g))
-    return entro_axpy(a, 1.0, g);
+  if (owned(a) && entro_tensor_same_shape(a, g)) return entro_axpy(a, 1.0, g);
   entro_tensor *s = entro_binary(EB_ADD, NULL, a, g);
   if (!s) return entro_errcode();
   entro_tensor_release(a);
@@ -196,6 +199,50 @@ static int to_leaf(entro_tensor *leaf, entro_tensor *g, int ncap, entro_tensor *
   return ENTRO_OK;
 }
 
+/* the capture of the pass under way, for entro_backward_sink */
+static int pass_ncap;
+static entro_tensor *const *pass_cap;
+static entro_tensor **pass_capout;
+
+/* t may take in-place additions of a gradient shaped like `like` by a product */
+static int private_sum(const entro_tensor *t, const entro_tensor *like) {
+  return t && owned(t) && entro_tensor_is_contiguous(t) && entro_tensor_same_shape(t, like);
+}
+
+entro_tensor *entro_backward_sink(const entro_node *n, int i) {
+  entro_tensor *t = n->in[i];
+  if (!t || entro_grad_mode) return NULL;   /* create_graph: every sum is a recorded op */
+  if (t->grad_fn) return private_sum(t->grad_fn->gacc, t) ? t->grad_fn->gacc : NULL;
+  if (entro_backward_into_leaves) {   /* .grad is summed into in place by design */
+    entro_tensor *g = t->grad;
+    return g && entro_tensor_is_contiguous(g) && entro_tensor_same_shape(g, t) ? g : NULL;
+  }
+  entro_tensor *slot = NULL;
+  for (int j = 0; j < pass_ncap; j++) {
+    if (pass_cap[j] != t) continue;
+    if (slot) return NULL;   /* listed twice: each slot needs its own copy */
+    slot = pass_capout[j];
+  }
+  return private_sum(slot, t) ? slot : NULL;
+}
+
+int entro_backward_product(entro_node *n, int i, const entro_tensor *a, int ta,
+                           const entro_tensor *b, int tb, entro_tensor **din) {
+  const entro_tensor *like = n->in[i];
+  int64_t s[2] = {a->shape[ta ? 1 : 0], b->shape[tb ? 0 : 1]};
+  entro_tensor *sink = entro_backward_sink(n, i);
+  entro_tensor *c = sink ? entro_tensor_reshape(sink, 2, s) : entro_tensor_new(2, s);
+  if (!c) return entro_errcode();
+  int st = entro_gemm(1, a, ta, b, tb, sink ? 1 : 0, c);
+  if (!st && !sink) {
+    entro_tensor *r = entro_tensor_reshape(c, like->ndim, like->shape);
+    din[i] = r;
+    if (!r) st = entro_errcode();
+  }
+  entro_tensor_release(c);
+  return st;
+}
+
 int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int create_graph,
                    int ncap, entro_tensor *const *cap, entro_tensor **capout) {
   if (!entro_requires_grad(root))
@@ -223,8 +270,14 @@ int entro_backward_many(int nroot, entro_tensor *const *roots, const entro_tenso
   }
   for (int i = 0; i < ncap; i++) capout[i] = NULL;
   int saved_mode = entro_grad_mode, saved_into = entro_backward_into_leaves;
+  int saved_ncap = pass_ncap;
+  entro_tensor *const *saved_cap = pass_cap;
+  entro_tensor **saved_capout = pass_capout;
   entro_grad_mode = create_graph;   /* record the backward pass itself, or nothing */
   entro_backward_into_leaves = ncap == 0 && !create_graph;
+  pass_ncap = ncap;
+  pass_cap = cap;
+  pass_capout = capout;
   int st = ENTRO_OK;
   /* the work lists of the previous pass are taken over (a nested pass would start empty) */
   nodevec all = spare_all, ready = spare_ready;
@@ -330,6 +383,9 @@ done:
   }
   entro_grad_mode = saved_mode;
   entro_backward_into_leaves = saved_into;
+  pass_ncap = saved_ncap;
+  pass_cap = saved_cap;
+  pass_capout = saved_capout;
   if (st) {
     for (int i = 0; i < ncap; i++) { entro_tensor_release(capout[i]); capout[i] = NULL; }
     return st;

@@ -38,7 +38,7 @@ struct entro_node {
 /* Grad mode: recording happens only while it is on (tensor.no_grad turns it off). */
 extern int entro_grad_mode;
 /* Set during a plain backward pass that accumulates into .grad (no capture, no
- * create_graph): a kernel may then add a leaf's gradient into its .grad itself. */
+ * create_graph). */
 extern int entro_backward_into_leaves;
 
 static inline int entro_requires_grad(const entro_tensor *t) {
@@ -84,6 +84,16 @@ int entro_backward(entro_tensor *root, const entro_tensor *grad, int retain, int
 int entro_backward_many(int nroot, entro_tensor *const *roots, const entro_tensor *const *grads,
                         int retain, int create_graph, int ncap, entro_tensor *const *cap,
                         entro_tensor **capout);
+/* During a backward pass without create_graph: the contiguous tensor that input i's
+ * gradient is being summed into (a leaf's .grad, a captured gradient, or the gradient
+ * gathered so far by the node that made the input), when a kernel may add to it in place,
+ * else NULL. A kernel that does (a product with beta = 1: no temporary, no separate
+ * addition) leaves din[i] NULL. */
+entro_tensor *entro_backward_sink(const entro_node *n, int i);
+/* For backward kernels without create_graph: din[i] = op(a) op(b) shaped like input i, or,
+ * when the engine offers a sink for input i, the product added into it (din[i] stays NULL). */
+int entro_backward_product(entro_node *n, int i, const entro_tensor *a, int ta,
+                           const entro_tensor *b, int tb, entro_tensor **din);
 /* The differentiable backward kernel of a node, or NULL when its op has none. */
 entro_backward_fn entro_double_backward(const entro_node *n);
 

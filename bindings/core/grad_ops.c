@@ -368,6 +368,10 @@ entro_tensor *entro_f_cumsum(entro_tensor *a, int dim) {
  * batch dims and reshaped back. */
 static int bw_matmul(entro_node *n, const entro_tensor *g, entro_tensor **din) {
   entro_tensor *a = n->saved[0], *b = n->saved[1];
+  if (a->ndim == 2 && b->ndim == 2) {   /* two matrices: G b^T and a^T G, into sinks if offered */
+    int st = entro_node_wants(n, 0) ? entro_backward_product(n, 0, g, 0, b, 1, din) : OK;
+    return !st && entro_node_wants(n, 1) ? entro_backward_product(n, 1, a, 1, g, 0, din) : st;
+  }
   entro_tensor *A = a->ndim == 1 ? entro_tensor_unsqueeze(a, 0) : entro_tensor_view_of(a);
   entro_tensor *B = b->ndim == 1 ? entro_tensor_unsqueeze(b, 1) : entro_tensor_view_of(b);
   entro_tensor *G = NULL, *t = NULL;
@@ -415,6 +419,15 @@ entro_tensor *entro_f_matmul(entro_tensor *a, entro_tensor *b) {
 static int bw_matmul_t(entro_node *n, const entro_tensor *gc, entro_tensor **din) {
   entro_tensor *a = n->saved[0], *b = n->saved[1], *g = (entro_tensor *)gc;
   int ta = (int)n->k[0], tb = (int)n->k[1], st = OK;
+  if (!entro_grad_mode) {   /* plain products, summed straight into a sink where offered */
+    if (entro_node_wants(n, 0))
+      st = ta ? entro_backward_product(n, 0, b, tb, g, 1, din)
+              : entro_backward_product(n, 0, g, 0, b, !tb, din);
+    if (!st && entro_node_wants(n, 1))
+      st = tb ? entro_backward_product(n, 1, g, 1, a, ta, din)
+              : entro_backward_product(n, 1, a, !ta, g, 0, din);
+    return st;
+  }
   if (entro_node_wants(n, 0))   /* G op(b)^T, or its transpose op(b) G^T */
     st = give(din, 0, ta ? entro_f_matmul_t(b, tb, g, 1) : entro_f_matmul_t(g, 0, b, !tb));
   if (!st && entro_node_wants(n, 1))   /* op(a)^T G, or its transpose G^T op(a) */

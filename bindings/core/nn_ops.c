@@ -33,32 +33,13 @@ static int bw_linear(entro_node *n, const entro_tensor *g, entro_tensor **din) {
   entro_tensor *x2 = n->saved[0], *w = n->saved[1];
   entro_tensor *g2 = as_matrix(g);
   if (!g2) return entro_errcode();
+  /* dx = g W and dW = g^T x, each summed by dgemm straight into the engine's sink where it
+   * offers one (a leaf weight's .grad in a training step): no temporary, no extra pass */
   int st = OK;
-  if (entro_node_wants(n, 0)) {
-    int64_t s[2] = {g2->shape[0], w->shape[1]};
-    entro_tensor *dx = entro_tensor_new(2, s);
-    if (!dx || (st = entro_gemm(1, g2, 0, w, 0, 0, dx))) { entro_tensor_release(dx); goto done; }
-    entro_tensor *r = entro_tensor_reshape(dx, (int)n->k[0], n->k + 1);
-    entro_tensor_release(dx);
-    if ((st = give(din, 0, r))) goto done;
-  }
-  if (entro_node_wants(n, 1)) {
-    entro_tensor *wl = n->in[1], *wg = wl->grad;
-    if (entro_backward_into_leaves && !wl->grad_fn && wg && entro_tensor_is_contiguous(wg) &&
-        entro_tensor_same_shape(wg, w)) {
-      /* a leaf weight's .grad takes dW straight from dgemm (beta = 1): no temporary, no
-       * separate accumulation pass; din[1] stays NULL so the engine adds nothing more */
-      if ((st = entro_gemm(1, g2, 1, x2, 0, 1, wg))) goto done;
-    } else {
-      entro_tensor *dw = entro_tensor_new(2, w->shape);
-      if (!dw || (st = entro_gemm(1, g2, 1, x2, 0, 0, dw))) { entro_tensor_release(dw); goto done; }
-      din[1] = dw;
-    }
-  }
-  if (n->n_in > 2 && entro_node_wants(n, 2))
+  if (entro_node_wants(n, 0)) st = entro_backward_product(n, 0, g2, 0, w, 0, din);
+  if (!st && entro_node_wants(n, 1)) st = entro_backward_product(n, 1, g2, 1, x2, 0, din);
+  if (!st && n->n_in > 2 && entro_node_wants(n, 2))
     st = give(din, 2, entro_reduce_dim(ER_SUM, NULL, g2, 0, 0, 2, 0));
-done:
-  if (st) st = entro_errcode();
   entro_tensor_release(g2);
   return st;
 }
