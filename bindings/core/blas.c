@@ -114,7 +114,7 @@ int entro_blas_init(void) {
   real.set_num_threads(1);
   entro_blas = real;
   entro_blas.dgemm_threaded = threaded_dgemm;
-  entro_blas.dsyrk = threaded_dsyrk;
+  entro_blas.dsyrk_threaded = threaded_dsyrk;
   entro_blas.dsyevd = threaded_dsyevd;
   entro_blas.dgesdd = threaded_dgesdd;
   entro_blas.dgesv = threaded_dgesv;

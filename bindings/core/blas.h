@@ -10,9 +10,9 @@
  * OpenBLAS runs single-threaded: entro splits products between its own threads
  * (matmul.c, parallel.h). Two thread pools on one machine fight: an idle OpenBLAS thread
  * spins for a tenth of a second after each call, taking the core entro's next kernel
- * needs. The routines entro does not split (LAPACK, dsyrk, and dgemm_threaded for
- * products of raw buffers) are called through wrappers that give OpenBLAS entro's thread
- * count for the length of the call. */
+ * needs. The routines entro does not split (LAPACK, and dgemm_threaded and dsyrk_threaded
+ * for products of raw buffers) are called through wrappers that give OpenBLAS entro's
+ * thread count for the length of the call. */
 #ifndef ENTRO_BLAS_H
 #define ENTRO_BLAS_H
 
@@ -32,7 +32,9 @@ typedef struct {
   void (*dger)(int order, int m, int n, double alpha, const double *x, int incx,
                const double *y, int incy, double *a, int lda);
   void (*dsyrk)(int order, int uplo, int trans, int n, int k, double alpha, const double *a,
-                int lda, double beta, double *c, int ldc);
+                int lda, double beta, double *c, int ldc);   /* single-threaded, as dgemm */
+  void (*dsyrk_threaded)(int order, int uplo, int trans, int n, int k, double alpha,
+                         const double *a, int lda, double beta, double *c, int ldc);
   /* LAPACK, Fortran calling convention (all arguments by pointer, column-major) */
   void (*dsyevd)(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
                  double *w, double *work, const int *lwork, int *iwork, const int *liwork,

@@ -3,7 +3,8 @@
  * One pattern throughout: check both matrices (2-D, rows paired, sizes in BLAS's int range);
  * copy them into contiguous row-major workspaces, centring columns and refusing NaN/Inf on
  * the way (the inputs may be any strided view and are never written); let dsyrk, dgemm and
- * dgesdd do the O(n p^2) or O(n^2 p) work; finish with O(n^2) loops at most. Workspaces are
+ * dgesdd do the O(n p^2) or O(n^2 p) work (a feature-space dsyrk as two equal tasks on
+ * entro's threads, the rest on OpenBLAS's); finish with O(n^2) loops at most. Workspaces are
  * entro tensors or malloc'd arrays, released on every path. */
 #include <float.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include "interrupt.h"
 #include "linalg.h"
 #include "ops.h"
+#include "parallel.h"
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -126,15 +128,36 @@ static entro_tensor *copy_of(const char *op, const char *what, const entro_tenso
 
 /* ---- products (chunked so Ctrl-C is noticed within a fraction of a second) ---- */
 
+/* One row chunk of z^T z, as two tasks of equal work for entro's threads: with z = [Z1 Z2]
+ * split at column h, task 0 is the diagonal blocks Z1^T Z1 and Z2^T Z2 (two dsyrk), task 1
+ * the block Z2^T Z1 below them (one dgemm). */
+typedef struct { const double *z; int64_t nb, m, h, ld; double beta, *c; } syrk_job;
+
+static void syrk_tasks(void *ctx, int64_t lo, int64_t hi) {
+  const syrk_job *j = ctx;
+  int m = (int)j->m, h = (int)j->h, nb = (int)j->nb, ld = (int)j->ld;
+  for (int64_t t = lo; t < hi; t++) {
+    if (t == 0) {
+      entro_blas.dsyrk(ECB_ROW, ECB_LOWER, ECB_TRANS, h, nb, 1.0, j->z, ld, j->beta, j->c, m);
+      if (m > h)
+        entro_blas.dsyrk(ECB_ROW, ECB_LOWER, ECB_TRANS, m - h, nb, 1.0, j->z + h, ld, j->beta,
+                         j->c + (int64_t)h * m + h, m);
+    } else if (m > h) {
+      entro_blas.dgemm(ECB_ROW, ECB_TRANS, ECB_NOTRANS, m - h, h, nb, 1.0, j->z + h, ld, j->z,
+                       ld, j->beta, j->c + (int64_t)h * m, m);
+    }
+  }
+}
+
 /* c (m x m, row-major, lower triangle) = z^T z for the n x m matrix z with row stride ld. */
 static int syrk_features(const char *op, const double *z, int64_t n, int64_t m, int64_t ld,
                          double *c) {
   int64_t chunk = (int64_t)2e9 / (m * m) + 1;
+  int64_t h = (m + 1) / 2;   /* the diagonal blocks then hold as much work as the one below */
   for (int64_t i0 = 0; i0 < n; i0 += chunk) {
     if (entro_check_interrupt(op)) return ENTRO_EINTR;
-    int64_t nb = min64(chunk, n - i0);
-    entro_blas.dsyrk(ECB_ROW, ECB_LOWER, ECB_TRANS, (int)m, (int)nb, 1.0, z + i0 * ld, (int)ld,
-                     i0 ? 1.0 : 0.0, c, (int)m);
+    syrk_job job = {z + i0 * ld, min64(chunk, n - i0), m, h, ld, i0 ? 1.0 : 0.0, c};
+    entro_parallel_for_cost(2, job.nb * m * m / 16, syrk_tasks, &job);
   }
   return ENTRO_OK;
 }
@@ -146,8 +169,8 @@ static int syrk_rows(const char *op, const double *z, int64_t n, int64_t m, int6
   for (int64_t k0 = 0; k0 < m; k0 += chunk) {
     if (entro_check_interrupt(op)) return ENTRO_EINTR;
     int64_t kb = min64(chunk, m - k0);
-    entro_blas.dsyrk(ECB_ROW, ECB_LOWER, ECB_NOTRANS, (int)n, (int)kb, 1.0, z + k0, (int)ld,
-                     k0 ? 1.0 : 0.0, c, (int)n);
+    entro_blas.dsyrk_threaded(ECB_ROW, ECB_LOWER, ECB_NOTRANS, (int)n, (int)kb, 1.0, z + k0,
+                              (int)ld, k0 ? 1.0 : 0.0, c, (int)n);
   }
   return ENTRO_OK;
 }

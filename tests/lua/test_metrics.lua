@@ -202,6 +202,30 @@ test("cka: feature space and Gram matrices agree to 1e-12", function()
   end
 end)
 
+test("cka: the feature-space product split between threads matches a naive sum (odd and even widths)", function()
+  -- z^T z of [X Y] runs as two tasks on the threads once n (p + q)^2 is large
+  local before = entro.blas().threads
+  for _, s in ipairs{{60000, 3, 4}, {40000, 4, 4}} do
+    local n, p, q = s[1], s[2], s[3]
+    local X, Y = randn(1, n, p), randn(2, n, q) + randn(3, n, p):narrow(2, 1, 1):matmul(tensor.ones(1, q))
+    local function naive()   -- <Xc^T Yc>^2 / (|Xc^T Xc| |Yc^T Yc|) with plain sums
+      local Xc, Yc = X - X:mean(1, true), Y - Y:mean(1, true)
+      local function f2(A, B) local s2 = 0
+        for i = 1, A:size(2) do for j = 1, B:size(2) do s2 = s2 + A:select(2, i):dot(B:select(2, j)) ^ 2 end end
+        return s2 end
+      return f2(Xc, Yc) / math.sqrt(f2(Xc, Xc) * f2(Yc, Yc))
+    end
+    local want = naive()
+    for _, t in ipairs{1, 2} do
+      entro.set_threads(t)
+      local okk, got = pcall(R.cka, X, Y, {method = "feature"})
+      entro.set_threads(before)
+      if not okk then error(got, 0) end
+      near(got, want, 1e-12, string.format("%dx%d vs %dx%d on %d threads", n, p, n, q, t))
+    end
+  end
+end)
+
 test("cka: unbiased is close to biased for large n, and can go negative for independent data", function()
   local X = randn(10, 2000, 5)
   local Y = X:matmul(randn(11, 5, 4)) + randn(12, 2000, 4) * 0.5
