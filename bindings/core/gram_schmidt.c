@@ -109,14 +109,16 @@ static void walk(pass *p, int64_t nblocks, double *c_out, double *norm2) {
   }
 }
 
-int entro_linalg_project_out(const entro_tensor *q, entro_tensor *w, int passes, double *coef,
-                             double *norm) {
+int entro_linalg_project_out(const entro_tensor *q, entro_tensor *w, int passes, double tol,
+                             double *coef, double *norm) {
   char x[200], y[200];
   if (q->ndim != 2 || w->ndim != 1 || q->shape[1] != w->shape[0])
     return entro_fail(ENTRO_EINVAL, "project_out: needs a k x n matrix Q and a vector w of "
                       "length n (Q %s, w %s)", entro_tensor_shape_str(x, q), entro_tensor_shape_str(y, w));
   if (passes < 0 || passes > 2)
     return entro_fail(ENTRO_EINVAL, "project_out: passes must be 1, 2 or 0 (auto), got %d", passes);
+  if (!(tol >= 0 && tol < 1))
+    return entro_fail(ENTRO_EINVAL, "project_out: tol must be in [0, 1), got %g", tol);
   if (q->st == w->st)
     return entro_fail(ENTRO_EINVAL, "project_out: w must not share storage with Q");
   if (!entro_tensor_is_writable(w))
@@ -144,6 +146,17 @@ int entro_linalg_project_out(const entro_tensor *q, entro_tensor *w, int passes,
   double *c1 = part + nblocks * (k + 1), *c2 = c1 + k, n0, n1, n2;
   pass p = {entro_data(q), k > 1 ? q->stride[0] : n, k, n, wd, NULL, 1, part};
   walk(&p, nblocks, c1, &n0);            /* c1 = Q w */
+  double big = 0;
+  for (int64_t i = 0; i < k; i++) big = fabs(c1[i]) > big ? fabs(c1[i]) : big;
+  if (big <= tol * sqrt(n0)) {           /* w is orthogonal to Q as it is: leave it */
+    if (coef)
+      for (int64_t i = 0; i < k; i++) coef[i] = 0;
+    if (norm) *norm = sqrt(n0);
+    free(part);
+    entro_tensor_release(qc);
+    entro_tensor_release(wc);
+    return ENTRO_OK;
+  }
   p.c = c1;
   p.dots = passes == 2;
   walk(&p, nblocks, c2, &n1);            /* w -= Q^T c1, and for a sure second pass c2 = Q w */

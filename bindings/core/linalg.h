@@ -83,10 +83,11 @@ int entro_linalg_norm(const entro_tensor *a, int kind, double *result);
 /* Removes from the vector w (length n, in place) its components along the rows of q
  * (k x n, rows taken as orthonormal): w -= q^T (q w), by classical Gram-Schmidt once
  * (passes = 1), twice (2), or (0) a second time only when the first removed more than
- * half of |w|^2 (the DGKS test, as ARPACK). The coefficients removed (summed over the
- * passes; k of them) go to coef and |w| after to norm, either may be NULL. w must not
- * share q's storage. gram_schmidt.c; no LAPACK. */
-int entro_linalg_project_out(const entro_tensor *q, entro_tensor *w, int passes, double *coef,
-                             double *norm);
+ * half of |w|^2 (the DGKS test, as ARPACK). When every component is at most tol |w|, w is
+ * left as it is (orthogonal to that level already). The coefficients removed (summed over
+ * the passes; k of them, zeros when none was) go to coef and |w| after to norm, either may
+ * be NULL. w must not share q's storage. gram_schmidt.c; no LAPACK. */
+int entro_linalg_project_out(const entro_tensor *q, entro_tensor *w, int passes, double tol,
+                             double *coef, double *norm);
 
 #endif

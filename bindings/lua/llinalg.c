@@ -249,9 +249,9 @@ static int l_norm(lua_State *L) {
   return 1;
 }
 
-/* linalg.project_out(w, Q, {passes = 2 | 1 | "auto"}) -> w, coefficients, |w| */
+/* linalg.project_out(w, Q, {passes = 2 | 1 | "auto", tol = 0}) -> w, coefficients, |w| */
 static int l_project_out(lua_State *L) {
-  static const char *const known[] = {"passes", NULL};
+  static const char *const known[] = {"passes", "tol", NULL};
   entro_tensor *w = arg(L, 1, "project_out", "w"), *q = arg(L, 2, "project_out", "Q");
   opts(L, 3, "project_out", known);
   int passes = 2;
@@ -265,6 +265,7 @@ static int l_project_out(lua_State *L) {
                         luaL_tolstring(L, -1, NULL));
     lua_pop(L, 1);
   }
+  double tol = opt_num(L, 3, "project_out", "tol", 0);
   lt_check_unrecorded(L, "project_out", w, w, q);
   int64_t k = q->ndim == 2 ? q->shape[0] : 0;
   lt_box *bc = box(L);
@@ -272,7 +273,7 @@ static int l_project_out(lua_State *L) {
   if (!c) return lt_error(L);
   fill(L, bc, c);
   double norm;
-  if (entro_linalg_project_out(q, w, passes, entro_data(c), &norm)) return lt_error(L);
+  if (entro_linalg_project_out(q, w, passes, tol, entro_data(c), &norm)) return lt_error(L);
   lua_pushvalue(L, 1);
   lua_pushvalue(L, -2);
   lua_pushnumber(L, norm);
@@ -321,12 +322,13 @@ static const char *const help[][2] = {
                   "(default max(S) * max(m, n) * eps)"},
   {"norm", "linalg.norm(A, 'fro'|'nuc'|2|1|math.huge) -> number -- matrix norms (default "
            "'fro'); 2 and 'nuc' from the singular values"},
-  {"project_out", "linalg.project_out(w, Q, {passes = 2}) -> w, c, |w| -- removes from the "
-                  "vector w, in place, its components along the rows of Q (k x n, taken as "
-                  "orthonormal): w = w - Q^T (Q w) by classical Gram-Schmidt, twice by default "
-                  "(reorthogonalisation, as Lanczos needs), once with passes = 1, and with "
-                  "\"auto\" a second time only when the first removed over half of |w|^2 "
-                  "(DGKS, as ARPACK); c holds the k coefficients removed, |w| the norm after. "
+  {"project_out", "linalg.project_out(w, Q, {passes = 2, tol = 0}) -> w, c, |w| -- removes "
+                  "from the vector w, in place, its components along the rows of Q (k x n, "
+                  "taken as orthonormal): w = w - Q^T (Q w) by classical Gram-Schmidt, twice by "
+                  "default (reorthogonalisation, as Lanczos needs), once with passes = 1, and "
+                  "with \"auto\" a second time only when the first removed over half of |w|^2 "
+                  "(DGKS, as ARPACK); when every component is at most tol |w|, w is left as it "
+                  "is. c holds the k coefficients removed (zeros if none), |w| the norm after. "
                   "Blocked so that Q is read from memory once per pass plus once"},
 };
 

@@ -19,7 +19,7 @@ local GOLDEN = {
   langevin_norm = 1.7251941492665326,
   sgd_full_loss = 0.057819092836892953,
   sgd_last_batch_loss = 0.086929652854388209,
-  sharpness = 5.0569590058944343,
+  sharpness = 5.0569590058944334,
 }
 -- golden:end
 

@@ -653,3 +653,31 @@ test("project_out: errors", function()
   raises(function() L.project_out(wp * 2, Q) end, "project_out: in-place")
   same_bits(w, w0, "w not written")
 end)
+
+test("project_out: tol leaves w alone when every component is within tol |w|", function()
+  local L = tensor.linalg
+  local n = 3000
+  local Q = po_rows(n).c:narrow(1, 1, 6)
+  local g = tensor.rng(77)
+  local w0 = g:randn(n)
+  w0 = w0 - Q:t():matmul(Q:matmul(w0))            -- orthogonal to Q to rounding
+  local small = w0 + Q:select(1, 3) * (1e-13 * w0:norm())   -- one component of 1e-13 |w|
+  -- components within tol: w is untouched, the coefficients are zeros, |w| is reported
+  local w = small:clone()
+  local r, c, nrm = L.project_out(w, Q, {passes = "auto", tol = 1e-12})
+  same_bits(w, small, "w untouched under tol")
+  same_bits(c, tensor.zeros(6), "no coefficients removed")
+  ok(math.abs(nrm - small:norm()) <= 1e-14 * nrm, "norm of the untouched w")
+  ok(rawequal(r, w), "w itself comes back")
+  -- above tol they are removed as without it
+  local want = L.project_out(small:clone(), Q, {passes = "auto"})
+  local got, c2 = L.project_out(small:clone(), Q, {passes = "auto", tol = 1e-14})
+  same_bits(got, want, "a component above tol is removed")
+  ok(math.abs(c2:get(3) - 1e-13 * w0:norm()) <= 1e-3 * 1e-13 * w0:norm(), "the coefficient removed")
+  -- tol = 0 is the default
+  same_bits(L.project_out(small:clone(), Q, {tol = 0}), L.project_out(small:clone(), Q), "tol 0")
+  for _, bad in ipairs{-1e-3, 1, 2, 0 / 0} do
+    raises(function() L.project_out(small:clone(), Q, {tol = bad}) end, "project_out: tol")
+  end
+  raises(function() L.project_out(small:clone(), Q, {tol = "x"}) end, "tol must be a number")
+end)

@@ -200,6 +200,8 @@ local function unit(v) return v * (1 / v:norm()) end
 -- until stop(alpha, beta, j) says so. Returns the tridiagonal (alpha, beta[1..steps-1]),
 -- the basis Q (rows are the Lanczos vectors) and the number of steps; beta[steps] is the
 -- norm of the remainder, which bounds the Ritz pairs' residuals.
+local ORTHO_TOL = 1e-12
+
 local function lanczos(op, q1, m, n, stop)
   local Q = tensor.empty(m, n)   -- row j is written before it is read
   local alpha, beta = {}, {}
@@ -208,11 +210,13 @@ local function lanczos(op, q1, m, n, stop)
   for j = 1, m do
     local w = op(Q:select(1, j))
     -- the three-term recurrence removes the big components, along q_j (alpha_j) and
-    -- q_(j-1) (beta_(j-1) again); then every component along the basis so far goes (full
-    -- reorthogonalisation), a second time only when rounding calls for it (DGKS, as ARPACK)
+    -- q_(j-1) (beta_(j-1) again); then every component along the basis so far is measured
+    -- and, once any exceeds 1e-12 of |w|, removed (full reorthogonalisation; a second time
+    -- when rounding calls for it: DGKS, as ARPACK). Orthogonality to 1e-12 is far inside
+    -- the sqrt(eps) that keeps Ritz values accurate to working precision (Simon, 1984).
     local lo = math.max(1, j - 1)
     local _, c = linalg.project_out(w, Q:narrow(1, lo, j - lo + 1), {passes = 1})
-    local _, fix, b = linalg.project_out(w, Q:narrow(1, 1, j), {passes = "auto"})
+    local _, fix, b = linalg.project_out(w, Q:narrow(1, 1, j), {passes = "auto", tol = ORTHO_TOL})
     local a = c:get(j - lo + 1) + fix:get(j)
     alpha[j], beta[j] = a, b
     scale = math.max(scale, math.abs(a), b_prev)   -- a lower bound on ||H||
