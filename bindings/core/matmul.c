@@ -4,6 +4,7 @@
  * whose strides BLAS cannot express (expanded or doubly strided views) are copied. Large
  * products run in row blocks so Ctrl-C is noticed within a fraction of a second, and each
  * block is split between entro's threads (blas.h says why not OpenBLAS's). */
+#include <stdlib.h>
 #include <string.h>
 #include "ops.h"
 #include "blas.h"
@@ -141,6 +142,39 @@ static entro_tensor *check_out(entro_tensor *out, int nd, const int64_t *shape) 
   return out;
 }
 
+/* Long dot products: blocks of DOT_BLOCK elements, one ddot each, split between the
+ * threads and summed in order, so the result does not depend on the thread count. */
+#define DOT_BLOCK 32768
+
+typedef struct { const double *p, *q; int64_t n, sa, sb; double *part; } dot_job;
+
+static void dot_blocks(void *ctx, int64_t lo, int64_t hi) {
+  const dot_job *j = ctx;
+  for (int64_t b = lo; b < hi; b++) {
+    int64_t i0 = b * DOT_BLOCK, len = j->n - i0 < DOT_BLOCK ? j->n - i0 : DOT_BLOCK;
+    j->part[b] = entro_blas.ddot((int)len, j->p + i0 * j->sa, (int)j->sa, j->q + i0 * j->sb, (int)j->sb);
+  }
+}
+
+static double long_dot(const double *p, int64_t sa, const double *q, int64_t sb, int64_t n) {
+  double stack[64], *part = stack;
+  int64_t nb = (n + DOT_BLOCK - 1) / DOT_BLOCK;
+  if (nb > 64 && !(part = malloc((size_t)nb * sizeof *part))) {   /* one call, then */
+    double r = 0;
+    for (int64_t i = 0; i < n; i += INT32_MAX / 2) {
+      int64_t len = n - i < INT32_MAX / 2 ? n - i : INT32_MAX / 2;
+      r += entro_blas.ddot((int)len, p + i * sa, (int)sa, q + i * sb, (int)sb);
+    }
+    return r;
+  }
+  dot_job job = {p, q, n, sa, sb, part};
+  entro_parallel_for_cost(nb, n, dot_blocks, &job);
+  double r = 0;
+  for (int64_t b = 0; b < nb; b++) r += part[b];
+  if (part != stack) free(part);
+  return r;
+}
+
 double entro_dot(const entro_tensor *a, const entro_tensor *b, int *status) {
   char x[200], y[200];
   *status = ENTRO_OK;
@@ -152,9 +186,10 @@ double entro_dot(const entro_tensor *a, const entro_tensor *b, int *status) {
   int64_t n = a->shape[0];
   const double *p = entro_data(a), *q = entro_data(b);
   int64_t sa = a->stride[0], sb = b->stride[0];
-  if (n >= 64 && n < INT32_MAX && sa > 0 && sb > 0 && sa < INT32_MAX && sb < INT32_MAX &&
-      !entro_blas_init())
+  if (n >= 64 && sa > 0 && sb > 0 && sa < INT32_MAX && sb < INT32_MAX && !entro_blas_init()) {
+    if (n >= 2 * DOT_BLOCK) return long_dot(p, sa, q, sb, n);
     return entro_blas.ddot((int)n, p, (int)sa, q, (int)sb);   /* vectorised, unrolled */
+  }
   double acc[4] = {0}, t = 0;
   int64_t i = 0;
   if (sa == 1 && sb == 1)

@@ -53,6 +53,20 @@ test("matrix products split between threads by rows or by columns agree with one
   end
 end)
 
+test("long dot products: the same bits on 1 and 2 threads, and the sum of products", function()
+  local g = T.rng(5)
+  for _, n in ipairs{65536, 65537, 300001} do
+    local a, b = g:randn(n), g:randn(n)
+    local one = with_threads(1, function() return a:dot(b) end)
+    local two = with_threads(2, function() return a:dot(b) end)
+    eq(one, two, "n = " .. n)
+    ok(math.abs(two - (a * b):sum()) <= 1e-12 * n, "n = " .. n .. ": " .. two)
+  end
+  local m = g:randn(1000, 300)   -- strided: a column against a column
+  eq(with_threads(1, function() return m:select(2, 3):dot(m:select(2, 7)) end),
+     with_threads(2, function() return m:select(2, 3):dot(m:select(2, 7)) end))
+end)
+
 test("generator fills are one stream whatever the thread count", function()
   local a = with_threads(1, function() return T.rng(7):randn(N) end)
   local b = with_threads(2, function() return T.rng(7):randn(N) end)
