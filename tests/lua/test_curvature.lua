@@ -502,6 +502,27 @@ test("sharpness: an early invariant subspace ends Lanczos cleanly", function()
   eq(#s1.values, 2, "only as many values as the Krylov space holds")
 end)
 
+test("sharpness: a run after another (whose basis it reuses) gives the same bits as a fresh one", function()
+  local g = T.rng(31)
+  local net = nn.mlp{5, 9, 3, act = "tanh", rng = g}
+  local X, Y = g:randn(20, 5), g:randn(20, 3)
+  local f = function() return nn.mse(net(X), Y) end
+  local other = nn.mlp{4, 3, 1, act = "tanh", rng = g}   -- another size: a fresh basis after it
+  local fo = function() return nn.mse(other(X:narrow(2, 1, 4)), Y:narrow(2, 1, 1)) end
+  local function run(maxiter)
+    local s = diag.sharpness(f, net:parameters(), {k = 2, maxiter = maxiter, rng = T.rng(5), vectors = true})
+    return {s.values[1], s.values[2], s.residuals[1], s.vectors[1]}
+  end
+  diag.sharpness(fo, other:parameters(), {maxiter = 6, rng = T.rng(1)})
+  local fresh = run(10)
+  run(25)                 -- leaves a bigger basis of the same width, full of its vectors
+  local again = run(10)
+  for i = 1, 3 do eq(again[i], fresh[i], "value " .. i) end
+  eq((again[4] - fresh[4]):abs():max(), 0, "vector")
+  diag.spectral_density(f, net:parameters(), {steps = 25, probes = 1, rng = T.rng(2)})
+  eq(run(10)[1], fresh[1], "after a spectral density")
+end)
+
 test("sharpness: bad arguments", function()
   local net, f = model(NETS[1])
   local params = net:parameters()

@@ -202,8 +202,21 @@ local function unit(v) return v * (1 / v:norm()) end
 -- norm of the remainder, which bounds the Ritz pairs' residuals.
 local ORTHO_TOL = 1e-12
 
+-- The basis matrix of the last run, kept (weakly) for the next: a new one is tens of
+-- megabytes to zero for a network of a few hundred thousand parameters. Lanczos writes a
+-- row before it reads it, so what the rows held before does not matter.
+local spare = setmetatable({}, {__mode = "v"})
+
+local function take_basis(m, n)
+  local Q = spare[1]
+  spare[1] = nil
+  if Q and Q:size(1) >= m and Q:size(2) == n then return Q end
+  return tensor.empty(m, n)
+end
+
 local function lanczos(op, q1, m, n, stop)
-  local Q = tensor.empty(m, n)   -- row j is written before it is read
+  local full = take_basis(m, n)   -- at least m rows; given back by the caller
+  local Q = full:narrow(1, 1, m)
   local alpha, beta = {}, {}
   Q:select(1, 1):copy(q1)
   local steps, scale, b_prev = m, 0, 0
@@ -229,7 +242,7 @@ local function lanczos(op, q1, m, n, stop)
     w:close()
     b_prev = b
   end
-  return alpha, beta, Q:narrow(1, 1, steps), steps
+  return alpha, beta, Q:narrow(1, 1, steps), steps, full
 end
 
 local function tridiag(alpha, beta, steps)
@@ -278,7 +291,7 @@ function M.sharpness(loss_fn, params, opts)
     end
     return true
   end
-  local alpha, beta, Q, steps = lanczos(op, random_unit(n, rng), maxiter, n, stop)
+  local alpha, beta, Q, steps, full = lanczos(op, random_unit(n, rng), maxiter, n, stop)
   how.done()
   local theta, S = tridiag(alpha, beta, steps)
   local values, vectors, residuals = {}, {}, {}
@@ -290,6 +303,7 @@ function M.sharpness(loss_fn, params, opts)
       vectors[i] = S:select(2, j):matmul(Q)
     end
   end
+  spare[1] = full
   return {values = values, vectors = opts.vectors and vectors or nil, iterations = steps,
           residuals = residuals, max = values[1], method = how.method}
 end
@@ -336,7 +350,8 @@ function M.spectral_density(loss_fn, params, opts)
   local nodes, weights = {}, {}
   local op, how = operator(loss_fn, params, opts)
   for _ = 1, probes do
-    local alpha, beta, _, m = lanczos(op, random_unit(n, rng), steps, n)
+    local alpha, beta, _, m, full = lanczos(op, random_unit(n, rng), steps, n)
+    spare[1] = full
     local theta, S = tridiag(alpha, beta, m)
     for j = 1, m do
       nodes[#nodes + 1] = theta:get(j)
