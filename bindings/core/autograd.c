@@ -209,6 +209,10 @@ static int private_sum(const entro_tensor *t, const entro_tensor *like) {
   return t && owned(t) && entro_tensor_is_contiguous(t) && entro_tensor_same_shape(t, like);
 }
 
+int entro_backward_may_reuse(const entro_tensor *g) {
+  return !entro_grad_mode && owned(g) && entro_tensor_is_contiguous(g);
+}
+
 entro_tensor *entro_backward_sink(const entro_node *n, int i) {
   entro_tensor *t = n->in[i];
   if (!t || entro_grad_mode) return NULL;   /* create_graph: every sum is a recorded op */

@@ -94,6 +94,9 @@ entro_tensor *entro_backward_sink(const entro_node *n, int i);
  * when the engine offers a sink for input i, the product added into it (din[i] stays NULL). */
 int entro_backward_product(entro_node *n, int i, const entro_tensor *a, int ta,
                            const entro_tensor *b, int tb, entro_tensor **din);
+/* Whether a kernel may write its result over the gradient g it was given: nothing but the
+ * engine holds g (it is dropped once the kernel returns) and it is contiguous. */
+int entro_backward_may_reuse(const entro_tensor *g);
 /* The differentiable backward kernel of a node, or NULL when its op has none. */
 entro_backward_fn entro_double_backward(const entro_node *n);
 

@@ -1,7 +1,9 @@
 /* elementwise_grad.c -- derivative kernels of the elementwise maps: one fused pass that
  * computes dout * f'(x) (unary) or dout * ∂(a op b)/∂a|b (binary, in the broadcast shape). */
 #include <math.h>
+#include <string.h>
 #include "ops.h"
+#include "autograd.h"
 #include "iter.h"
 #include "grad_ops.h"
 
@@ -51,9 +53,20 @@ static void unary_grad_inner(void *ctx, int64_t n, double **p, const int64_t *s)
   }
 }
 
+/* The tensor a derivative kernel writes: g itself when allowed (elementwise, each element
+ * of g is read before the same element of the result is written), else a new one. */
+static entro_tensor *result_for(const entro_tensor *g, int reuse_g, int ndim, const int64_t *shape) {
+  if (reuse_g && entro_backward_may_reuse(g) && g->ndim == ndim &&
+      !memcmp(g->shape, shape, (size_t)ndim * sizeof *shape)) {
+    entro_tensor_retain((entro_tensor *)g);
+    return (entro_tensor *)g;
+  }
+  return entro_tensor_new(ndim, shape);
+}
+
 entro_tensor *entro_unary_backward(int op, const entro_tensor *g, const entro_tensor *x,
-                                   const entro_tensor *y) {
-  entro_tensor *r = entro_tensor_new(x->ndim, x->shape);
+                                   const entro_tensor *y, int reuse_g) {
+  entro_tensor *r = result_for(g, reuse_g, x->ndim, x->shape);
   if (!r) return NULL;
   entro_iter it;
   const entro_tensor *ops[4] = {r, g, x, y ? y : x};
@@ -95,9 +108,9 @@ static void binary_grad_inner(void *ctx, int64_t n, double **p, const int64_t *s
 }
 
 entro_tensor *entro_binary_backward(int op, int which, const entro_tensor *g,
-                                    const entro_tensor *a, const entro_tensor *b) {
+                                    const entro_tensor *a, const entro_tensor *b, int reuse_g) {
   /* g has the broadcast shape */
-  entro_tensor *r = entro_tensor_new(g->ndim, g->shape);
+  entro_tensor *r = result_for(g, reuse_g, g->ndim, g->shape);
   if (!r) return NULL;
   entro_iter it;
   const entro_tensor *ops[4] = {r, g, a, b};

@@ -42,10 +42,12 @@ static int bw_addsub(entro_node *n, const entro_tensor *g, entro_tensor **din) {
 }
 
 static int bw_binary(entro_node *n, const entro_tensor *g, entro_tensor **din) {
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 2; i++) {
+    int last = i == 1 || !entro_node_wants(n, 1);   /* g's last reader may write over it */
     if (entro_node_wants(n, i) &&
-        give(din, i, entro_binary_backward((int)n->k[0], i, g, n->saved[0], n->saved[1])))
+        give(din, i, entro_binary_backward((int)n->k[0], i, g, n->saved[0], n->saved[1], last)))
       return entro_errcode();
+  }
   return OK;
 }
 
@@ -83,7 +85,7 @@ entro_tensor *entro_f_binary_scalar(int op, entro_tensor *a, double s, int scala
 /* ---- unary and parametric maps ---- */
 
 static int bw_unary(entro_node *n, const entro_tensor *g, entro_tensor **din) {
-  return give(din, 0, entro_unary_backward((int)n->k[0], g, n->saved[0], n->saved[1]));
+  return give(din, 0, entro_unary_backward((int)n->k[0], g, n->saved[0], n->saved[1], 1));
 }
 
 entro_tensor *entro_f_unary(int op, entro_tensor *a) {

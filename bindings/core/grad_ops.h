@@ -44,10 +44,11 @@ entro_tensor *entro_f_cat(int n, entro_tensor *const *ts, int dim);
 entro_tensor *entro_f_stack(int n, entro_tensor *const *ts, int dim);
 entro_tensor *entro_f_masked_select(entro_tensor *a, const entro_tensor *mask);
 
-/* derivative kernels (elementwise_grad.c) */
+/* derivative kernels (elementwise_grad.c); with reuse_g, the result may be written over g
+ * itself when nothing but the engine holds it (g's last reader) */
 entro_tensor *entro_unary_backward(int op, const entro_tensor *g, const entro_tensor *x,
-                                   const entro_tensor *y);
+                                   const entro_tensor *y, int reuse_g);
 entro_tensor *entro_binary_backward(int op, int which, const entro_tensor *g,
-                                    const entro_tensor *a, const entro_tensor *b);
+                                    const entro_tensor *a, const entro_tensor *b, int reuse_g);
 
 #endif
