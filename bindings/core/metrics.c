@@ -176,9 +176,29 @@ static int syrk_rows(const char *op, const double *z, int64_t n, int64_t m, int6
 }
 
 /* Copies the lower triangle of the n x n row-major c onto its upper triangle. */
+typedef struct { double *c; int64_t n; } mirror_job;
+
+#define MIRROR_TILE 64   /* a tile and its mirror image both stay in L1 */
+
+/* Row tiles in the order 0, last, 1, last - 1, ...: a top tile holds little of the
+ * triangle and a bottom one much, so any run of this order holds about its share of work. */
+static void mirror_rows(void *ctx, int64_t lo, int64_t hi) {
+  const mirror_job *m = ctx;
+  double *c = m->c;
+  int64_t n = m->n, tiles = (n + MIRROR_TILE - 1) / MIRROR_TILE;
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t bi = t % 2 ? tiles - 1 - t / 2 : t / 2;
+    int64_t i0 = bi * MIRROR_TILE, i1 = min64(i0 + MIRROR_TILE, n);
+    for (int64_t j0 = 0; j0 <= i0; j0 += MIRROR_TILE)
+      for (int64_t i = i0; i < i1; i++)
+        for (int64_t j = j0, j1 = min64(min64(j0 + MIRROR_TILE, n), i); j < j1; j++)
+          c[j * n + i] = c[i * n + j];
+  }
+}
+
 static void mirror(double *c, int64_t n) {
-  for (int64_t i = 0; i < n; i++)
-    for (int64_t j = 0; j < i; j++) c[j * n + i] = c[i * n + j];
+  mirror_job m = {c, n};
+  entro_parallel_for_cost((n + MIRROR_TILE - 1) / MIRROR_TILE, n * n / 2, mirror_rows, &m);
 }
 
 /* ||A||_F^2 of the symmetric diagonal block [lo, hi) of c, read from its lower triangle. */
@@ -481,23 +501,28 @@ static void sift_down(double *v, int *ix, int64_t k, int64_t r) {
 }
 
 /* idx[i k + t]: the t-th nearest other row of row i by the similarities s (n x n, full),
- * best first. Partial selection with a k-heap: O(n^2 log k). */
-static int topk_rows(const char *op, const double *s, int64_t n, int64_t k, int *idx) {
-  double *v = xcalloc(op, k, sizeof *v);
-  if (!v) return entro_errcode();
-  for (int64_t i = 0; i < n; i++) {
-    if (i % 256 == 0 && entro_check_interrupt(op)) { free(v); return ENTRO_EINTR; }
-    const double *row = s + i * n;
-    int *ix = idx + i * k;
+ * best first. Partial selection with a k-heap: O(n^2 log k). Rows are split between the
+ * threads a chunk at a time, so that Ctrl-C is noticed; each row of a chunk has its own
+ * heap in v. */
+typedef struct { const double *s; int64_t n, k, i0; int *idx; double *v; } topk_job;
+
+static void topk_part(void *ctx, int64_t lo, int64_t hi) {
+  const topk_job *j = ctx;
+  int64_t n = j->n, k = j->k;
+  for (int64_t r0 = lo; r0 < hi; r0++) {
+    int64_t i = j->i0 + r0;
+    const double *row = j->s + i * n;
+    int *ix = j->idx + i * k;
+    double *v = j->v + r0 * k;
     int64_t have = 0;
-    for (int64_t j = 0; j < n; j++) {
-      if (j == i) continue;
+    for (int64_t c = 0; c < n; c++) {
+      if (c == i) continue;
       if (have < k) {
-        v[have] = row[j]; ix[have] = (int)j;
+        v[have] = row[c]; ix[have] = (int)c;
         if (++have == k)
           for (int64_t r = k / 2 - 1; r >= 0; r--) sift_down(v, ix, k, r);
-      } else if (before(row[j], (int)j, v[0], ix[0])) {
-        v[0] = row[j]; ix[0] = (int)j;
+      } else if (before(row[c], (int)c, v[0], ix[0])) {
+        v[0] = row[c]; ix[0] = (int)c;
         sift_down(v, ix, k, 0);
       }
     }
@@ -506,6 +531,18 @@ static int topk_rows(const char *op, const double *s, int64_t n, int64_t k, int 
       int ti = ix[0]; ix[0] = ix[e]; ix[e] = ti;
       sift_down(v, ix, e, 0);
     }
+  }
+}
+
+static int topk_rows(const char *op, const double *s, int64_t n, int64_t k, int *idx) {
+  int64_t chunk = max64(1, min64(256, ((int64_t)1 << 20) / k));   /* heaps of 8 MB at most */
+  double *v = xcalloc(op, chunk * k, sizeof *v);
+  if (!v) return entro_errcode();
+  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+    if (entro_check_interrupt(op)) { free(v); return ENTRO_EINTR; }
+    int64_t rows = min64(chunk, n - i0);
+    topk_job job = {s, n, k, i0, idx, v};
+    entro_parallel_for_cost(rows, rows * n, topk_part, &job);
   }
   free(v);
   return ENTRO_OK;

@@ -315,6 +315,30 @@ test("linear, unbiased and RBF CKA and kernel alignment match naive loops to 1e-
   near(require("entro.metrics_c").median_distance(X11), median_distance(X11), 1e-12)
 end)
 
+test("knn on many rows: split between threads, the same lists as one thread and as a scan", function()
+  -- 600 rows: the neighbour search and the similarity mirror run on the threads
+  local X = randn(81, 600, 7)
+  local before = entro.blas().threads
+  local function with(t, f)
+    entro.set_threads(t)
+    local okk, r = pcall(f)
+    entro.set_threads(before)
+    if not okk then error(r, 0) end
+    return r
+  end
+  local one = with(1, function() return R.knn(X, {k = 9}) end)
+  local two = with(2, function() return R.knn(X, {k = 9}) end)
+  eq((one - two):abs():max(), 0, "the same lists")
+  local S = cosine(X)
+  for _, i in ipairs{1, 2, 300, 599, 600} do   -- against a full sort of row i
+    local order = {}
+    for j = 1, 600 do if j ~= i then order[#order + 1] = j end end
+    table.sort(order, function(a, b) return S[i][a] > S[i][b] or (S[i][a] == S[i][b] and a < b) end)
+    for t = 1, 9 do eq(math.tointeger(two:get(i, t)), order[t], "row " .. i .. " rank " .. t) end
+  end
+  eq(with(2, function() return R.mutual_knn(X, X * 2, {k = 9}) end), 1)
+end)
+
 test("mutual_knn, knn and cknna match naive loops", function()
   local X, Y = randn(70, 25, 5), randn(71, 25, 4)
   for _, k in ipairs{1, 3, 10, 24} do
