@@ -5,6 +5,7 @@
 #include "ops.h"
 #include "iter.h"
 #include "interrupt.h"
+#include "parallel.h"
 
 const char *const entro_reduce_names[ER_NREDUCE] = {
   "sum", "mean", "prod", "max", "min", "argmax", "argmin", "var", "std", "norm", "logsumexp"
@@ -91,66 +92,106 @@ static int needs_elements(int op) {
   return op == ER_MAX || op == ER_MIN || op == ER_ARGMAX || op == ER_ARGMIN || op == ER_LOGSUMEXP;
 }
 
-/* A full reduction over n contiguous elements in chunks, merging the chunks' results and
- * polling Ctrl-C between them: logsumexp or a norm(3) of 10^9 elements takes seconds. */
-#define CHUNK ((int64_t)1 << 21)
+/* A full reduction over n contiguous elements in chunks: each chunk's partial result is
+ * computed on its own (the chunks of a group split between the threads), then the partials
+ * are merged in order, so the result does not depend on the thread count. Ctrl-C is polled
+ * between groups: logsumexp or a norm(3) of 10^9 elements takes seconds. */
+#define CHUNK ((int64_t)1 << 16)
+#define GROUP 32   /* chunks per group: 2^21 elements */
+
+typedef struct { double v, w; int64_t i; } partial;   /* a chunk's result (see chunk_partial) */
+
+typedef struct {
+  int op, ddof;
+  double p;
+  const double *x;
+  int64_t n, first;   /* chunks [first, ...) of the group */
+  partial *out;
+} chunk_job;
+
+/* v: the chunk's sum, product, norm, logsumexp or mean; w: its M2 (var/std); i: the index
+ * of its best element (max/min/argmax/argmin) */
+static partial chunk_partial(int op, const double *c, int64_t len, double p) {
+  partial r = {0, 0, 0};
+  switch (op) {
+    case ER_SUM: case ER_MEAN: r.v = run_sum(c, len, 1); break;
+    case ER_MAX: case ER_MIN: case ER_ARGMAX: case ER_ARGMIN: {
+      int want_max = op == ER_MAX || op == ER_ARGMAX;
+      r.i = (int64_t)run_reduce(want_max ? ER_ARGMAX : ER_ARGMIN, c, len, 1, p, 0);
+      r.v = c[r.i];
+      break;
+    }
+    case ER_VAR: case ER_STD: {
+      r.v = run_sum(c, len, 1) / (double)len;
+      for (int64_t i = 0; i < len; i++) { double d = c[i] - r.v; r.w += d * d; }
+      break;
+    }
+    default: r.v = run_reduce(op, c, len, 1, p, 0); break;   /* prod, norm, logsumexp */
+  }
+  return r;
+}
+
+static void chunk_range(void *ctx, int64_t lo, int64_t hi) {
+  const chunk_job *j = ctx;
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t off = (j->first + t) * CHUNK, len = j->n - off < CHUNK ? j->n - off : CHUNK;
+    j->out[t] = chunk_partial(j->op, j->x + off, len, j->p);
+  }
+}
 
 static int reduce_chunked(int op, const double *x, int64_t n, double p, int ddof, double *out,
                           const char *name) {
   if (n <= CHUNK) { *out = run_reduce(op, x, n, 1, p, ddof); return ENTRO_OK; }
   double acc = op == ER_PROD ? 1 : 0, best = 0, mean = 0, m2 = 0, big = 0;
-  int64_t at = 0, bi = 0, seen = 0;
+  int64_t bi = 0, seen = 0, nchunks = (n + CHUNK - 1) / CHUNK;
   int norm2 = op == ER_NORM && p == 2;
-  for (int64_t off = 0; off < n; off += CHUNK) {
+  partial part[GROUP];
+  for (int64_t g0 = 0; g0 < nchunks; g0 += GROUP) {
     if (entro_check_interrupt(name)) return ENTRO_EINTR;
-    int64_t len = n - off < CHUNK ? n - off : CHUNK;
-    const double *c = x + off;
-    switch (op) {
-      case ER_SUM: case ER_MEAN: acc += run_sum(c, len, 1); break;
-      case ER_PROD: acc *= run_reduce(ER_PROD, c, len, 1, p, 0); break;
-      case ER_MAX: case ER_MIN: case ER_ARGMAX: case ER_ARGMIN: {
-        int want_max = op == ER_MAX || op == ER_ARGMAX;
-        int64_t i = (int64_t)run_reduce(want_max ? ER_ARGMAX : ER_ARGMIN, c, len, 1, p, 0);
-        double v = c[i];
-        if (off == 0 || v != v || (best == best && (want_max ? v > best : v < best))) {
-          if (!(best != best && off > 0)) { best = v; bi = off + i; }
+    int64_t count = nchunks - g0 < GROUP ? nchunks - g0 : GROUP;
+    chunk_job job = {op, ddof, p, x, n, g0, part};
+    entro_parallel_for_cost(count, count * CHUNK, chunk_range, &job);
+    for (int64_t t = 0; t < count; t++) {   /* merge in order */
+      int64_t off = (g0 + t) * CHUNK, len = n - off < CHUNK ? n - off : CHUNK;
+      double v = part[t].v;
+      switch (op) {
+        case ER_SUM: case ER_MEAN: acc += v; break;
+        case ER_PROD: acc *= v; break;
+        case ER_MAX: case ER_MIN: case ER_ARGMAX: case ER_ARGMIN: {
+          int want_max = op == ER_MAX || op == ER_ARGMAX;
+          if (off == 0 || v != v || (best == best && (want_max ? v > best : v < best))) {
+            if (!(best != best && off > 0)) { best = v; bi = off + part[t].i; }
+          }
+          break;
         }
-        break;
-      }
-      case ER_VAR: case ER_STD: {   /* Chan et al.: merge (count, mean, M2) */
-        double mc = run_sum(c, len, 1) / (double)len, m2c = 0;
-        for (int64_t i = 0; i < len; i++) { double d = c[i] - mc; m2c += d * d; }
-        int64_t tot = seen + len;
-        double delta = mc - mean;
-        mean += delta * (double)len / (double)tot;
-        m2 += m2c + delta * delta * (double)seen * (double)len / (double)tot;
-        seen = tot;
-        break;
-      }
-      case ER_NORM: {
-        double v = run_reduce(ER_NORM, c, len, 1, p, 0);
-        if (norm2) {   /* sqrt of the sum of squared chunk norms, scaled */
-          if (v != v) { *out = v; return ENTRO_OK; }
-          if (v > big) { acc = acc * (big / v) * (big / v); big = v; }
-          if (big > 0) acc += (v / big) * (v / big);
-        } else if (isinf(p)) {
-          if (v > acc || v != v) acc = v;
-        } else if (p == 0 || p == 1) {
-          acc += v;
-        } else {
-          acc += pow(v, p);
+        case ER_VAR: case ER_STD: {   /* Chan et al.: merge (count, mean, M2) */
+          int64_t tot = seen + len;
+          double delta = v - mean;
+          mean += delta * (double)len / (double)tot;
+          m2 += part[t].w + delta * delta * (double)seen * (double)len / (double)tot;
+          seen = tot;
+          break;
         }
-        break;
-      }
-      case ER_LOGSUMEXP: {   /* merge chunk log-sum-exps */
-        double v = run_reduce(ER_LOGSUMEXP, c, len, 1, p, 0);
-        if (off == 0) { big = v; acc = 1; }
-        else if (v > big) { acc = acc * exp(big - v) + 1; big = v; }
-        else acc += exp(v - big);
-        break;
+        case ER_NORM:
+          if (norm2) {   /* sqrt of the sum of squared chunk norms, scaled */
+            if (v != v) { *out = v; return ENTRO_OK; }
+            if (v > big) { acc = acc * (big / v) * (big / v); big = v; }
+            if (big > 0) acc += (v / big) * (v / big);
+          } else if (isinf(p)) {
+            if (v > acc || v != v) acc = v;
+          } else if (p == 0 || p == 1) {
+            acc += v;
+          } else {
+            acc += pow(v, p);
+          }
+          break;
+        case ER_LOGSUMEXP:   /* merge chunk log-sum-exps */
+          if (off == 0) { big = v; acc = 1; }
+          else if (v > big) { acc = acc * exp(big - v) + 1; big = v; }
+          else acc += exp(v - big);
+          break;
       }
     }
-    at += len;
   }
   switch (op) {
     case ER_MEAN: *out = acc / (double)n; break;
@@ -167,7 +208,6 @@ static int reduce_chunked(int op, const double *x, int64_t n, double p, int ddof
     case ER_LOGSUMEXP: *out = isinf(big) ? big : big + log(acc); break;
     default: *out = acc;
   }
-  (void)at;
   return ENTRO_OK;
 }
 

@@ -53,6 +53,35 @@ test("matrix products split between threads by rows or by columns agree with one
   end
 end)
 
+test("full reductions: chunks on the threads, the same bits on 1 and 2, and the naive values", function()
+  local n = 300001   -- five chunks of 2^16 and a bit
+  local x = T.rng(8):randn(n)
+  x:set(123457, 9.5)   -- a clear maximum in the third chunk, a clear minimum in the fifth
+  x:set(270000, -9.5)
+  local function all(v)
+    return {v:sum(), v:mean(), v:var(), v:std(), v:norm(), v:norm(1), v:norm(3), v:norm(math.huge),
+            v:max(), v:min(), v:argmax(), v:argmin(), v:logsumexp(), (v * 1e-6 + 1):prod()}
+  end
+  local one = with_threads(1, function() return all(x) end)
+  local two = with_threads(2, function() return all(x) end)
+  for i = 1, #one do eq(two[i], one[i], "reduction " .. i) end
+  local s, s2, a, c3, lse_m = 0, 0, 0, 0, 9.5
+  local lse, prod = 0, 1
+  for i = 1, n do
+    local v = x:get(i)
+    s = s + v; a = a + math.abs(v); c3 = c3 + math.abs(v) ^ 3; s2 = s2 + v * v
+    lse = lse + math.exp(v - lse_m); prod = prod * (v * 1e-6 + 1)
+  end
+  local mean = s / n
+  local m2 = 0
+  for i = 1, n do m2 = m2 + (x:get(i) - mean) ^ 2 end
+  local want = {s, mean, m2 / (n - 1), math.sqrt(m2 / (n - 1)), math.sqrt(s2), a, c3 ^ (1 / 3), 9.5,
+                9.5, -9.5, 123457, 270000, lse_m + math.log(lse), prod}
+  for i, w in ipairs(want) do
+    ok(math.abs(two[i] - w) <= 1e-10 * (1 + math.abs(w)), string.format("reduction %d: %.17g vs %.17g", i, two[i], w))
+  end
+end)
+
 test("long dot products: the same bits on 1 and 2 threads, and the sum of products", function()
   local g = T.rng(5)
   for _, n in ipairs{65536, 65537, 300001} do
