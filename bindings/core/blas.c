@@ -1,6 +1,7 @@
 /* blas.c -- CPU detection and run-time loading of OpenBLAS (see blas.h for why). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "blas.h"
@@ -113,18 +114,18 @@ int entro_blas_init(void) {
   }
   real.set_num_threads(1);
   entro_blas = real;
-  entro_blas.dgemm_threaded = threaded_dgemm;
-  entro_blas.dsyrk_threaded = threaded_dsyrk;
-  entro_blas.dsyevd = threaded_dsyevd;
-  entro_blas.dgesdd = threaded_dgesdd;
-  entro_blas.dgesv = threaded_dgesv;
-  entro_blas.dgelsd = threaded_dgelsd;
-  entro_blas.dpotrf = threaded_dpotrf;
-  entro_blas.dgeqrf = threaded_dgeqrf;
-  entro_blas.dorgqr = threaded_dorgqr;
-  entro_blas.dgetrf = threaded_dgetrf;
-  entro_blas.dgetri = threaded_dgetri;
-  entro_blas.dstev = threaded_dstev;
+  /* the routines entro does not split reach OpenBLAS through the wrappers above */
+#define WRAP(FIELD, FN) {offsetof(entro_blas_t, FIELD), (void (*)(void))FN}
+  static const struct { size_t field; void (*fn)(void); } wrapped[] = {
+    WRAP(dgemm_threaded, threaded_dgemm), WRAP(dsyrk_threaded, threaded_dsyrk),
+    WRAP(dsyevd, threaded_dsyevd), WRAP(dgesdd, threaded_dgesdd), WRAP(dgesv, threaded_dgesv),
+    WRAP(dgelsd, threaded_dgelsd), WRAP(dpotrf, threaded_dpotrf), WRAP(dgeqrf, threaded_dgeqrf),
+    WRAP(dorgqr, threaded_dorgqr), WRAP(dgetrf, threaded_dgetrf), WRAP(dgetri, threaded_dgetri),
+    WRAP(dstev, threaded_dstev),
+  };
+#undef WRAP
+  for (size_t i = 0; i < sizeof wrapped / sizeof wrapped[0]; i++)
+    memcpy((char *)&entro_blas + wrapped[i].field, &wrapped[i].fn, sizeof wrapped[i].fn);
   loaded = 1;
   return ENTRO_OK;
 }

@@ -58,6 +58,16 @@ function H.raises(fn, pattern)
   end
   return err
 end
+-- f() with entro's thread count set to n, restored afterwards even when f raises
+function H.with_threads(n, f)
+  local before = entro.blas().threads
+  entro.set_threads(n)
+  local okk, r = pcall(f)
+  entro.set_threads(before)
+  if not okk then error(r, 0) end
+  return r
+end
+
 local Skip = {}
 function H.skip(reason) error(setmetatable({reason = reason}, Skip), 2) end
 

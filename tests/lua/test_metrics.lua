@@ -204,7 +204,6 @@ end)
 
 test("cka: the feature-space product split between threads matches a naive sum (odd and even widths)", function()
   -- z^T z of [X Y] runs as two tasks on the threads once n (p + q)^2 is large
-  local before = entro.blas().threads
   for _, s in ipairs{{60000, 3, 4}, {40000, 4, 4}} do
     local n, p, q = s[1], s[2], s[3]
     local X, Y = randn(1, n, p), randn(2, n, q) + randn(3, n, p):narrow(2, 1, 1):matmul(tensor.ones(1, q))
@@ -217,10 +216,7 @@ test("cka: the feature-space product split between threads matches a naive sum (
     end
     local want = naive()
     for _, t in ipairs{1, 2} do
-      entro.set_threads(t)
-      local okk, got = pcall(R.cka, X, Y, {method = "feature"})
-      entro.set_threads(before)
-      if not okk then error(got, 0) end
+      local got = with_threads(t, function() return R.cka(X, Y, {method = "feature"}) end)
       near(got, want, 1e-12, string.format("%dx%d vs %dx%d on %d threads", n, p, n, q, t))
     end
   end
@@ -318,16 +314,8 @@ end)
 test("knn on many rows: split between threads, the same lists as one thread and as a scan", function()
   -- 600 rows: the neighbour search and the similarity mirror run on the threads
   local X = randn(81, 600, 7)
-  local before = entro.blas().threads
-  local function with(t, f)
-    entro.set_threads(t)
-    local okk, r = pcall(f)
-    entro.set_threads(before)
-    if not okk then error(r, 0) end
-    return r
-  end
-  local one = with(1, function() return R.knn(X, {k = 9}) end)
-  local two = with(2, function() return R.knn(X, {k = 9}) end)
+  local one = with_threads(1, function() return R.knn(X, {k = 9}) end)
+  local two = with_threads(2, function() return R.knn(X, {k = 9}) end)
   eq((one - two):abs():max(), 0, "the same lists")
   local S = cosine(X)
   for _, i in ipairs{1, 2, 300, 599, 600} do   -- against a full sort of row i
@@ -336,7 +324,7 @@ test("knn on many rows: split between threads, the same lists as one thread and 
     table.sort(order, function(a, b) return S[i][a] > S[i][b] or (S[i][a] == S[i][b] and a < b) end)
     for t = 1, 9 do eq(math.tointeger(two:get(i, t)), order[t], "row " .. i .. " rank " .. t) end
   end
-  eq(with(2, function() return R.mutual_knn(X, X * 2, {k = 9}) end), 1)
+  eq(with_threads(2, function() return R.mutual_knn(X, X * 2, {k = 9}) end), 1)
 end)
 
 test("mutual_knn, knn and cknna match naive loops", function()

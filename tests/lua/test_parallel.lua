@@ -6,15 +6,6 @@ local N = 3000000   -- above the split threshold
 
 local function same(a, b) return (a - b):abs():max() == 0 and a:numel() == b:numel() end
 
-local function with_threads(n, f)
-  local before = entro.blas().threads
-  entro.set_threads(n)
-  local ok, r = pcall(f)
-  entro.set_threads(before)
-  if not ok then error(r, 0) end
-  return r
-end
-
 test("elementwise maps and reductions agree bitwise on 1 and 2 threads", function()
   local x = T.rng(1):randn(N)
   local y = T.rng(2):randn(N)
