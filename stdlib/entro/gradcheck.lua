@@ -8,7 +8,7 @@
 local tensor = require "entro.tensor"
 
 local function gradcheck(f, inputs, opts)
-  opts = opts or {}
+  opts = require("entro.util").options("gradcheck", opts)
   local eps, tol = opts.eps or 1e-6, opts.tol or 1e-6
   if type(f) ~= "function" then error("gradcheck: f must be a function", 2) end
   if type(inputs) ~= "table" then error("gradcheck: inputs must be a list of tensors", 2) end

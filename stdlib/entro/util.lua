@@ -1,4 +1,4 @@
--- util.lua -- small helpers the Lua modules share (plot, log, progress).
+-- util.lua -- small helpers the Lua modules share (plot, log, progress, diag).
 local M = {}
 
 -- Raises a formatted message without position information (the message names the op).
@@ -18,12 +18,27 @@ function M.is_tensor(v)
   return type(T) == "table" and T.is_tensor ~= nil and T.is_tensor(v) == true
 end
 
--- Refuses options that are not keys of `known` (a set); returns opts, or {} for nil.
-function M.check_options(op, opts, known)
+-- opts itself when it is a table, {} for nil; anything else is an error naming op.
+function M.options(op, opts)
   if opts == nil then return {} end
   if type(opts) ~= "table" or M.is_tensor(opts) then
     M.fail("%s: options must be a table, got %s", op, M.is_tensor(opts) and "a tensor" or type(opts))
   end
+  return opts
+end
+
+-- Refuses what is not an nn module (a table with a parameters method).
+function M.check_module(op, net, what)
+  if type(net) ~= "table" or type(net.parameters) ~= "function" then
+    M.fail("%s: %s must be an nn module, got %s", op, what or "net",
+           M.is_tensor(net) and "a tensor" or type(net))
+  end
+  return net
+end
+
+-- Refuses options that are not keys of `known` (a set); returns opts, or {} for nil.
+function M.check_options(op, opts, known)
+  opts = M.options(op, opts)
   for k in pairs(opts) do
     if not known[k] then
       local names = {}

@@ -523,6 +523,21 @@ test("sharpness: a run after another (whose basis it reuses) gives the same bits
   eq(run(10)[1], fresh[1], "after a spectral density")
 end)
 
+test("flatten and unflatten: round trip and clear errors", function()
+  local params = {T.tensor{{1, 2}, {3, 4}}, T.tensor{5, 6, 7}}
+  local v = diag.flatten(params)
+  eq(v:totable(), {1, 2, 3, 4, 5, 6, 7})
+  local back = diag.unflatten(v, params)
+  eq(back[1]:totable(), {{1, 2}, {3, 4}})
+  eq(back[2]:totable(), {5, 6, 7})
+  raises(function() diag.flatten(3) end, "diag.flatten: list must be a non-empty list of tensors, got number")
+  raises(function() diag.flatten({}) end, "diag.flatten: list must be a non-empty list of tensors")
+  raises(function() diag.flatten({T.ones(2), 5}) end, "diag.flatten: list[2] is a number, expected a tensor")
+  raises(function() diag.unflatten(T.ones(6), params) end, "diag.unflatten: v must be a vector of the parameters' 7 elements, got shape 6")
+  raises(function() diag.unflatten(nil, params) end, "got nil")
+  raises(function() diag.unflatten(v, "p") end, "diag.unflatten: params must be a non-empty list of tensors")
+end)
+
 test("sharpness: bad arguments", function()
   local net, f = model(NETS[1])
   local params = net:parameters()

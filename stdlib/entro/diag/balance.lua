@@ -5,6 +5,7 @@
 -- layer l (its incoming row W_l[j, :] and bias b_l[j]: biases belong to their layer's
 -- group) and layer l+1 (its outgoing column W_{l+1}[:, j]).
 local tensor = require "entro.tensor"
+local util = require "entro.util"
 
 local M = {}
 
@@ -18,9 +19,7 @@ end
 local function rowsq(t, dim) return t:square():sum(dim) end
 
 local function check_layers(net, who)
-  if type(net) ~= "table" or type(net.layers) ~= "function" and not net.parameters then
-    error(who .. ": expected an nn module", 3)
-  end
+  util.check_module(who, net)
   local layers = net:layers()
   for i, l in ipairs(layers) do
     if rawget(l, "weight") == nil or l.weight:dim() ~= 2 then
@@ -72,8 +71,12 @@ local function norms(net, of_grad)
   return {params = per_param, layers = per_layer, total = total}
 end
 
-function M.grad_norms(net) return tensor.no_grad(norms, net, true) end
-function M.weight_norms(net) return tensor.no_grad(norms, net, false) end
+function M.grad_norms(net)
+  return tensor.no_grad(norms, util.check_module("diag.grad_norms", net), true)
+end
+function M.weight_norms(net)
+  return tensor.no_grad(norms, util.check_module("diag.weight_norms", net), false)
+end
 
 -- Incoming and outgoing squared norms of every hidden neuron between layers l and l+1,
 -- for weights (t = "weight") or gradients (t = "grad"); nil when a grad is missing.
@@ -109,7 +112,7 @@ end
 --   norms[l]    ||C_l||_F
 --   scale[g]    ||theta||^2 of each scale-invariant group given
 function M.charges(net, opts)
-  opts = opts or {}
+  opts = util.options("diag.charges", opts)
   return tensor.no_grad(function()
     local layers = check_layers(net, "diag.charges")
     local out = {neurons = {}, matrices = {}, norms = {}, scale = {}}
@@ -210,7 +213,7 @@ end
 --   matrix_residual[l] (with matrix = true) the matrix-balance residual of PAPER.md §5
 -- Each net keeps its own running averages; ema = 0 reports the current step alone.
 function M.balance(net, opts)
-  opts = opts or {}
+  opts = util.options("diag.balance", opts)
   local beta = opts.ema or 0.99
   if type(beta) ~= "number" or beta < 0 or beta >= 1 then
     error("diag.balance: ema must be in [0, 1), got " .. tostring(opts.ema), 2)

@@ -33,7 +33,27 @@ local function flatten(list)
   for i, t in ipairs(list) do parts[i] = t:reshape(-1) end
   return tensor.cat(parts, 1)
 end
-M.flatten = flatten
+
+-- The number of elements of a list of tensors, refusing anything else.
+local function list_numel(list, who, what)
+  if type(list) ~= "table" or tensor.is_tensor(list) or #list == 0 then
+    error(string.format("%s: %s must be a non-empty list of tensors, got %s", who, what,
+                        tensor.is_tensor(list) and "a tensor" or type(list)), 3)
+  end
+  local n = 0
+  for i, t in ipairs(list) do
+    if not tensor.is_tensor(t) then
+      error(string.format("%s: %s[%d] is a %s, expected a tensor", who, what, i, type(t)), 3)
+    end
+    n = n + t:numel()
+  end
+  return n
+end
+
+function M.flatten(list)
+  list_numel(list, "diag.flatten", "list")
+  return flatten(list)
+end
 
 -- The flat vector v as a list of views shaped like params.
 local function unflatten(v, params)
@@ -45,7 +65,15 @@ local function unflatten(v, params)
   end
   return out
 end
-M.unflatten = unflatten
+
+function M.unflatten(v, params)
+  local n = list_numel(params, "diag.unflatten", "params")
+  if not tensor.is_tensor(v) or v:dim() ~= 1 or v:numel() ~= n then
+    error(string.format("diag.unflatten: v must be a vector of the parameters' %d elements, got %s",
+                        n, tensor.is_tensor(v) and "shape " .. table.concat(v:shape(), "x") or type(v)), 2)
+  end
+  return unflatten(v, params)
+end
 
 -- The flat gradient of loss_fn at the current parameters.
 local function grad(loss_fn, params)

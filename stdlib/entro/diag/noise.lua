@@ -10,6 +10,7 @@
 -- zero tensor that requires grad to each layer's output. Other nets fall back to one
 -- backward pass per sample.
 local tensor = require "entro.tensor"
+local util = require "entro.util"
 local curvature = require "entro.diag.curvature"
 
 local M = {}
@@ -95,6 +96,14 @@ local function per_sample_fast(net, loss_fn, X, Y, params)
   end)
 end
 
+-- net must be an nn module and loss_fn a function of (output, target).
+local function check_model(net, loss_fn, who)
+  util.check_module(who, net)
+  if type(loss_fn) ~= "function" then
+    util.fail("%s: loss_fn must be a function (output, target) -> loss, got %s", who, type(loss_fn))
+  end
+end
+
 -- diag.expected_balance(net, loss_fn, X, Y, {batch = 1, matrix = false}): the gradient
 -- energies that minibatch SGD sees at the current weights, exactly, as expectations over
 -- batches of size B drawn with replacement from (X, Y) — the same statistic for SGD and GD
@@ -108,7 +117,8 @@ end
 -- Needs a net of Linear layers on (samples x features) inputs and loss_fn the mean over
 -- samples of per-sample losses.
 function M.expected_balance(net, loss_fn, X, Y, opts)
-  opts = opts or {}
+  opts = util.options("diag.expected_balance", opts)
+  check_model(net, loss_fn, "diag.expected_balance")
   local n = check_data(X, Y, "diag.expected_balance")
   local B = opts.batch or 1
   if math.type(B) ~= "integer" or B < 1 then
@@ -180,7 +190,8 @@ end
 -- diag.per_sample_sqnorms(net, loss_fn, X, Y, {method = "auto"|"fast"|"loop"}) -> vector of
 -- ||∇ℓ_i||², and {grad = full-batch gradient list, loss = L}
 function M.per_sample_sqnorms(net, loss_fn, X, Y, opts)
-  opts = opts or {}
+  opts = util.options("diag.per_sample_sqnorms", opts)
+  check_model(net, loss_fn, "diag.per_sample_sqnorms")
   check_data(X, Y, "diag.per_sample_sqnorms")
   local params = net:parameters()
   local method = opts.method or "auto"
@@ -222,7 +233,8 @@ end
 --   batch_excess E||∇L_B||² - ||∇L||² predicted for batch B: Tr Σ / B with replacement,
 --                Tr Σ (N - B) / (B (N - 1)) without
 function M.noise(net, loss_fn, X, Y, opts)
-  opts = opts or {}
+  opts = util.options("diag.noise", opts)
+  check_model(net, loss_fn, "diag.noise")
   local n = check_data(X, Y, "diag.noise")
   local factor = opts.batch ~= nil and batch_factor(opts, n, "diag.noise")
   local sq, info = M.per_sample_sqnorms(net, loss_fn, X, Y, opts)
@@ -238,6 +250,12 @@ end
 
 -- Tr Σ from two batch sizes b1 < b2 (PAPER.md §5), given measured mean ||g_b||² at each.
 function M.trace_from_batches(b1, g1sq, b2, g2sq)
+  local args = {b1, g1sq, b2, g2sq}
+  for i = 1, 4 do
+    if type(args[i]) ~= "number" then
+      util.fail("diag.trace_from_batches: argument %d must be a number, got %s", i, type(args[i]))
+    end
+  end
   if not (b1 < b2) then error("diag.trace_from_batches: needs b1 < b2", 2) end
   return (g1sq - g2sq) / (1 / b1 - 1 / b2)
 end
@@ -253,7 +271,8 @@ end
 -- (η/4) Tr Σ (N-B)/(B(N-1)) without replacement; 0 without a batch: full-batch GD),
 -- F = their sum}
 function M.entropic_loss(net, loss_fn, X, Y, opts)
-  opts = opts or {}
+  opts = util.options("diag.entropic_loss", opts)
+  check_model(net, loss_fn, "diag.entropic_loss")
   check_lr(opts, "diag.entropic_loss")
   local n = check_data(X, Y, "diag.entropic_loss")
   local factor = batch_factor(opts, n, "diag.entropic_loss")
@@ -280,7 +299,8 @@ end
 --   loss along its own gradient (exact where every op has a second derivative, else central
 --   differences; N + 1 of them: meant for the small models the paper's claims use).
 function M.entropic_force(net, loss_fn, X, Y, opts)
-  opts = opts or {}
+  opts = util.options("diag.entropic_force", opts)
+  check_model(net, loss_fn, "diag.entropic_force")
   check_lr(opts, "diag.entropic_force")
   local n = check_data(X, Y, "diag.entropic_force")
   local factor = batch_factor(opts, n, "diag.entropic_force")
