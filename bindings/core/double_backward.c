@@ -147,6 +147,7 @@ static int d_unary(entro_node *n, const entro_tensor *gc, entro_tensor **din) {
         d = mul_drop(fmul(t, u), g);
       break;
     case EU_SOFTPLUS: d = mul_drop(entro_f_unary(EU_SIGMOID, x), g); break;
+    case EU_GELU: d = mul_drop(entro_f_unary(EU_GELU_GRAD, x), g); break;   /* g gelu'(x) */
     case EU_SQUARE: d = mul_drop(entro_f_affine(x, 2, 0), g); break;
     case EU_RECIP:   /* -g / x² */
       if ((t = entro_f_unary(EU_SQUARE, x)) && (u = entro_f_binary(EB_DIV, g, t))) d = entro_f_unary(EU_NEG, u);

@@ -5,6 +5,7 @@
  * compiler vectorises. */
 #include <math.h>
 #include <string.h>
+#include "scalar_maps.h"
 #include "ops.h"
 #include "iter.h"
 
@@ -14,7 +15,8 @@ const char *const entro_binop_names[EB_NBINARY] = {
 };
 const char *const entro_unop_names[EU_NUNARY] = {
   "neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "relu", "sin", "cos",
-  "floor", "ceil", "round", "reciprocal", "square", "log1p", "expm1", "softplus", "gelu", "isnan"
+  "floor", "ceil", "round", "reciprocal", "square", "log1p", "expm1", "softplus", "gelu", "isnan",
+  "gelu_grad"
 };
 
 /* Resolves the result tensor: checks a given out against the expected shape, or makes one. */
@@ -34,12 +36,6 @@ static entro_tensor *result_for(const char *op, entro_tensor *out, int ndim, con
   return out;
 }
 
-static inline double sigmoid(double x) {
-  return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
-}
-static inline double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-static inline double gelu(double x) { return 0.5 * x * (1 + erf(x * M_SQRT1_2)); }
-static inline double sign(double x) { return x != x ? x : (double)((x > 0) - (x < 0)); }
 
 /* ---- binary ---- */
 
@@ -149,6 +145,7 @@ static void unary_inner(void *ctx, int64_t n, double **p, const int64_t *s) {
     case EU_SOFTPLUS: ULOOP(softplus(a)); break;
     case EU_GELU: ULOOP(gelu(a)); break;
     case EU_ISNAN: ULOOP((double)(a != a)); break;
+    case EU_GELU_GRAD: ULOOP(gelu_grad(a)); break;
   }
 }
 

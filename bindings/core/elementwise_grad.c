@@ -6,10 +6,8 @@
 #include "autograd.h"
 #include "iter.h"
 #include "grad_ops.h"
+#include "scalar_maps.h"
 
-static inline double sigmoid(double x) {
-  return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
-}
 
 #define GLOOP(EXPR)                                                                   \
   do {                                                                                \
@@ -46,9 +44,8 @@ static void unary_grad_inner(void *ctx, int64_t n, double **p, const int64_t *s)
     case EU_LOG1P: GLOOP(g / (1 + x)); break;
     case EU_EXPM1: GLOOP(g * (y + 1)); break;
     case EU_SOFTPLUS: GLOOP(g * sigmoid(x)); break;
-    case EU_GELU:
-      GLOOP(g * (0.5 * (1 + erf(x * M_SQRT1_2)) + x * exp(-0.5 * x * x) * 0.3989422804014327));
-      break;
+    case EU_GELU: GLOOP(g * gelu_grad(x)); break;
+    case EU_GELU_GRAD: GLOOP(g * gelu_grad2(x)); break;
     default: GLOOP(0.0); break;   /* sign, floor, ceil, round, isnan: zero almost everywhere */
   }
 }

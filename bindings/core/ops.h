@@ -24,7 +24,9 @@ typedef enum {
 typedef enum {
   EU_NEG, EU_EXP, EU_LOG, EU_SQRT, EU_ABS, EU_SIGN, EU_TANH, EU_SIGMOID, EU_RELU, EU_SIN,
   EU_COS, EU_FLOOR, EU_CEIL, EU_ROUND, EU_RECIP, EU_SQUARE, EU_LOG1P, EU_EXPM1, EU_SOFTPLUS,
-  EU_GELU, EU_ISNAN, EU_NUNARY
+  EU_GELU, EU_ISNAN,
+  EU_GELU_GRAD,   /* gelu's derivative: internal, for gelu's second derivative */
+  EU_NUNARY
 } entro_unop;
 
 extern const char *const entro_binop_names[EB_NBINARY];
