@@ -357,6 +357,64 @@ static int d_class(entro_node *n, const entro_tensor *gc, entro_tensor **din) {
   return give(din, 0, d);
 }
 
+/* where: saved cond; k: a's shape, then b's; in: cond, a, b. g goes to a where cond holds,
+ * to b elsewhere (cond is a constant). */
+static int d_where(entro_node *n, const entro_tensor *gc, entro_tensor **din) {
+  entro_tensor *g = (entro_tensor *)gc, *c = n->saved[0], *zero = entro_tensor_scalar(0);
+  int st = zero ? OK : entro_errcode();
+  for (int i = 1; i < 3 && !st; i++) {
+    if (!entro_node_wants(n, i)) continue;
+    entro_tensor *w = i == 1 ? entro_f_where(c, g, zero) : entro_f_where(c, zero, g);
+    const int64_t *k = n->k + (i - 1) * (ENTRO_MAXDIM + 1);
+    st = give(din, i, w ? fsum_to(w, (int)k[0], k + 1) : NULL);
+    DROP(w);
+  }
+  DROP(zero);
+  return st;
+}
+
+/* layer_norm: saved x (contiguous), w; in: x, w, b; a[0]: eps. The backward written with
+ * differentiable ops, statistics recomputed from x:
+ *   xhat = (x - mean) rstd, rstd = (var + eps)^(-1/2), dyh = g w,
+ *   dx = rstd (dyh - mean(dyh) - xhat mean(dyh xhat)), dw = sum g xhat, db = sum g,
+ * means over the last dimension, sums over the others. */
+static int d_layer_norm(entro_node *n, const entro_tensor *gc, entro_tensor **din) {
+  entro_tensor *g = (entro_tensor *)gc, *x = input(n, 0, 0);
+  entro_tensor *w = n->n_in > 1 ? input(n, 1, 1) : NULL;
+  int last = x->ndim - 1;
+  int64_t D = x->shape[last];
+  entro_tensor *mu = entro_f_reduce_dim(ER_MEAN, x, last, 1, 2, 0);
+  entro_tensor *xc = mu ? entro_f_binary(EB_SUB, x, mu) : NULL;
+  entro_tensor *sq = xc ? entro_f_unary(EU_SQUARE, xc) : NULL;
+  entro_tensor *var = sq ? entro_f_reduce_dim(ER_MEAN, sq, last, 1, 2, 0) : NULL;
+  entro_tensor *ve = var ? entro_f_binary_scalar(EB_ADD, var, n->a[0], 0) : NULL;
+  entro_tensor *sd = ve ? entro_f_unary(EU_SQRT, ve) : NULL;
+  entro_tensor *rstd = sd ? entro_f_unary(EU_RECIP, sd) : NULL;
+  entro_tensor *xhat = rstd ? fmul(xc, rstd) : NULL;
+  DROP(mu); DROP(xc); DROP(sq); DROP(var); DROP(ve); DROP(sd);
+  int st = xhat ? OK : entro_errcode();
+  if (!st && entro_node_wants(n, 0)) {
+    entro_tensor *dyh = w ? fmul(g, w) : (entro_tensor_retain(g), g);
+    entro_tensor *m1 = dyh ? entro_f_reduce_dim(ER_MEAN, dyh, last, 1, 2, 0) : NULL;
+    entro_tensor *p = m1 ? fmul(dyh, xhat) : NULL;
+    entro_tensor *m2 = p ? entro_f_reduce_dim(ER_MEAN, p, last, 1, 2, 0) : NULL;
+    entro_tensor *t1 = m2 ? entro_f_binary(EB_SUB, dyh, m1) : NULL;
+    entro_tensor *t2 = t1 ? fmul(xhat, m2) : NULL;
+    entro_tensor *t3 = t2 ? entro_f_binary(EB_SUB, t1, t2) : NULL;
+    st = give(din, 0, t3 ? fmul(t3, rstd) : NULL);
+    DROP(dyh); DROP(m1); DROP(p); DROP(m2); DROP(t1); DROP(t2); DROP(t3);
+  }
+  if (!st && n->n_in > 1 && entro_node_wants(n, 1)) {
+    entro_tensor *gx = fmul(g, xhat);
+    st = give(din, 1, gx ? fsum_to(gx, 1, &D) : NULL);
+    DROP(gx);
+  }
+  if (!st && n->n_in > 2 && entro_node_wants(n, 2)) st = give(din, 2, fsum_to(g, 1, &D));
+  DROP(rstd);
+  DROP(xhat);
+  return st;
+}
+
 /* mse: saved pred, target; k: reduction, kind (0 mse) */
 static int d_regress(entro_node *n, const entro_tensor *gc, entro_tensor **din) {
   if (n->k[1] != 0) return entro_fail(ENTRO_EINVAL, "backward: %s has no second derivative (create_graph)", n->name);
@@ -391,6 +449,7 @@ entro_backward_fn entro_double_backward(const entro_node *n) {
     {"pow", d_binary}, {"affine", d_affine}, {"clamp", d_masked}, {"leaky_relu", d_masked},
     {"matmul", d_matmul}, {"reshape", d_reshape}, {"view", d_reshape}, {"permute", d_permute},
     {"expand", d_expand}, {"clone", d_identity}, {"linear", d_linear},
+    {"layer_norm", d_layer_norm}, {"where", d_where},
     {"softmax", d_softmax}, {"log_softmax", d_softmax}, {"cross_entropy", d_class},
     {"nll", d_class}, {"mse", d_regress},
   };

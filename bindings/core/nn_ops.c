@@ -474,6 +474,7 @@ entro_tensor *entro_f_layer_norm(entro_tensor *x, entro_tensor *w, entro_tensor 
   int rec = entro_grad_mode && (entro_requires_grad(x) || entro_requires_grad(w) || entro_requires_grad(b));
   if (rec && (y = entro_record(y, "layer_norm", bw_layer_norm, b ? 3 : w ? 2 : 1, in, xc, w))) {
     y->grad_fn->aux = stats;
+    y->grad_fn->a[0] = eps;   /* for the second derivative (double_backward.c) */
     stats = NULL;
   }
   free(stats);

@@ -70,9 +70,19 @@ end
 local function model(spec)
   local g = T.rng(spec.seed or 1)
   local sizes = spec.sizes
-  local mspec = {act = spec.act, rng = g}
-  for i, v in ipairs(sizes) do mspec[i] = v end
-  local net = nn.mlp(mspec)
+  local net
+  if spec.layer_norm then   -- a transformer MLP block: Linear, LayerNorm, GELU, Linear
+    net = nn.Sequential(nn.Linear(sizes[1], sizes[2], {rng = g}), nn.LayerNorm(sizes[2]), nn.GELU(),
+                        nn.Linear(sizes[2], sizes[3], {rng = g}))
+    T.no_grad(function()   -- a LayerNorm away from its initial w = 1, b = 0
+      net[2].weight:copy(g:uniform(0.5, 1.5, sizes[2]))
+      net[2].bias:copy(g:uniform(-0.5, 0.5, sizes[2]))
+    end)
+  else
+    local mspec = {act = spec.act, rng = g}
+    for i, v in ipairs(sizes) do mspec[i] = v end
+    net = nn.mlp(mspec)
+  end
   local N = spec.n or 6
   local X = g:randn(N, sizes[1])
   local Y
@@ -112,6 +122,7 @@ local NETS = {
   {key = "tanh-mse", sizes = {3, 4, 2}, act = "tanh", seed = 11},
   {key = "softplus-ce", sizes = {3, 3, 3}, act = "softplus", classes = true, seed = 12},
   {key = "gelu-ce", sizes = {3, 4, 3}, act = "gelu", classes = true, seed = 13},
+  {key = "layernorm-gelu-mse", sizes = {3, 4, 2}, layer_norm = true, seed = 14},
 }
 
 for _, spec in ipairs(NETS) do
@@ -320,6 +331,14 @@ local OPS = {
    {{4, 3}, {2, 3}, {2}}},
   {"linear on a 3-d input", function(x, w) return weigh(T.linear(x, w):sin()) end,
    {{2, 2, 3}, {2, 3}}},
+  {"layer_norm with weight and bias", function(x, w, b) return weigh(T.layer_norm(x:sin(), w, b):sin()) end,
+   {{3, 4}, {4}, {4}}},
+  {"layer_norm on a 3-d input, no affine", function(x) return weigh(T.layer_norm(x:sin()):tanh()) end,
+   {{2, 2, 3}}},
+  {"where, with broadcasting", function(a, b)
+     local cond = T.tensor{{1, 0, 1}, {0, 1, 0}}:gt(0)
+     return weigh(T.where(cond, a:sin() * b, (b * a):cos()):sin()) + weigh(T.where(cond, a:square(), b:exp()))
+   end, {{2, 3}, {3}}},
   {"softmax", function(a) return weigh(a:softmax(2):sin()) end, {{2, 4}}},
   {"softmax over dim 1", function(a) return weigh(T.softmax(a, 1):square()) end, {{3, 2}}},
   {"log_softmax", function(a) return weigh(a:log_softmax():sin()) end, {{2, 4}}},
@@ -403,17 +422,32 @@ test("ReLU's second derivative is exactly zero (no kink-crossing garbage)", func
   near(diag.hvp(function() return (x * y:detach()):sum() end, {x}, v:narrow(1, 1, 12)), T.zeros(12), 0)
 end)
 
+test("hvp of transformer blocks (layer norm, attention, causal mask, GELU) is exact", function()
+  local g = T.rng(41)
+  for _, causal in ipairs{false, true} do
+    local net = nn.Sequential(nn.TransformerBlock(4, 2, {rng = g, causal = causal}), nn.Linear(4, 2, {rng = g}))
+    local X, Y = g:randn(2, 3, 4), g:randn(2, 3, 2)
+    local f = function() return nn.mse(net(X), Y) end
+    for _ = 1, 2 do
+      local v = g:randn(net:num_parameters())
+      local hv, m = diag.hvp(f, net:parameters(), v)
+      eq(m, "exact", "causal = " .. tostring(causal))
+      small(relerr(hv, diag.hvp(f, net:parameters(), v, {method = "fd", order = 4})), 1e-6,
+            "causal = " .. tostring(causal))
+    end
+  end
+end)
+
 test("ops without a second derivative say so, and hvp's auto method falls back to fd", function()
   local g = T.rng(21)
   local X, Y = g:randn(5, 3), g:randn(5, 2)
-  local cases = {
-    {"layer_norm", nn.Sequential(nn.Linear(3, 3, {rng = g}), nn.LayerNorm(3), nn.Tanh(),
-                                 nn.Linear(3, 2, {rng = g}))},
+  local cases = {   -- maximum has no second-derivative kernel
+    {"maximum", nn.Sequential(nn.Linear(3, 3, {rng = g}), nn.Tanh(), nn.Linear(3, 2, {rng = g}))},
   }
   for _, c in ipairs(cases) do
     local net = c[2]
     local params = net:parameters()
-    local f = function() return nn.mse(net(X), Y) end
+    local f = function() return nn.mse(net(X):maximum(Y * 0.5), Y) end
     raises(function() T.grad(f, params, {create_graph = true}) end, "no second derivative")
     local err = raises(function() diag.hvp(f, params, T.ones(net:num_parameters()), {method = "exact"}) end,
                        "no second derivative")
