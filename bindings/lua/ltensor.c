@@ -16,18 +16,23 @@ int lt_error(lua_State *L) {
 }
 
 /* Lua's collector sees a tensor as a few bytes of userdata; the storage behind it lives
- * outside its heap. Fresh storage is reported as collector debt, and whenever live tensor
- * memory doubles since the last full collection, a full collection runs: in generational
- * mode, tensors that survived a minor collection are only freed by a major one. */
+ * outside its heap. Every STEP_BYTES of storage handed out, the collector takes a step (in
+ * generational mode, a young collection), so dead tensors go back to the storage cache at a
+ * pace set by tensor memory. (Reporting the bytes as collector debt instead inflated the
+ * collector's idea of its heap: after a phase of big tensors its next major collection
+ * looked bad, it paused for long, and small tensors came from malloc for ~60 000 steps.)
+ * Whenever live tensor memory doubles since the last full collection, a full collection
+ * runs: tensors that survived a young collection are only freed by a major one. */
 static int64_t full_gc_at = (int64_t)64 << 20;
 
-static int64_t owed;   /* bytes not yet reported, under a kilobyte */
+static int64_t owed;   /* tensor bytes handed out since the last collector step */
+#define STEP_BYTES ((int64_t)512 << 10)
 
 void lt_account(lua_State *L) {
   owed += entro_mem_take_fresh();
-  if (owed >= 1024) {
-    lua_gc(L, LUA_GCSTEP, (int)(owed / 1024));
-    owed %= 1024;
+  if (owed >= STEP_BYTES) {
+    lua_gc(L, LUA_GCSTEP, 0);
+    owed = 0;
   }
   int64_t live = entro_mem_live();
   if (live > full_gc_at) {
