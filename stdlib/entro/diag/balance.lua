@@ -29,6 +29,10 @@ local function check_layers(net, who)
   return layers
 end
 
+-- The matrix-balance residual of PAPER.md §5 between E[G_l G_lᵀ] (a) and
+-- E[G_{l+1}ᵀ G_{l+1}] (b): 0 at balance.
+function M.matrix_residual(a, b) return (a - b):norm() / (a:norm() + b:norm()) end
+
 local function layer_name(l)
   return (l:path():gsub("^net%.", ""))
 end
@@ -195,7 +199,7 @@ function Tracker:result()
     n_neurons = n_neurons + nb:numel() - r.dead[l]
     if self.matrix then
       local a, b = self.gg_in[l], self.gg_out[l]
-      r.matrix_residual[l] = (a - b):norm() / (a:norm() + b:norm())
+      r.matrix_residual[l] = M.matrix_residual(a, b)
     end
   end
   r.max_ratio = max_ratio

@@ -154,39 +154,21 @@ end
 local function unsupported(err) return tostring(err):find("no second derivative", 1, true) ~= nil end
 
 -- The Hessian operator v -> Hv for the current parameters, and `how`: how.method is the
--- method it uses, "exact", "fd", or, for "auto", exact when every op of the loss supports
--- it, else finite differences; how.done() releases what it holds. An "auto" operator
--- settles on its first product (whose ops may still meet one without a second
--- derivative), so read how.method after using it. Valid until the parameters change.
+-- method it uses, "exact", "fd", or, for "auto", exact when every op of the loss has a
+-- second derivative, else finite differences; how.done() releases what it holds. An op
+-- without one fails the create_graph gradient itself: the products after it are plain
+-- backward passes through the recorded graph. Valid until the parameters change.
 local function operator(loss_fn, params, opts)
   local method = opts.method or "auto"
   local fd = function(v) return hvp_fd(loss_fn, params, v, opts) end
-  local nothing = function() end
-  if method == "fd" then return fd, {method = "fd", done = nothing} end
+  if method == "fd" then return fd, {method = "fd", done = function() end} end
   if method ~= "exact" and method ~= "auto" then
     error("diag.hvp: method must be exact, fd or auto, got " .. tostring(method), 0)
   end
   local ok, exact, done = pcall(exact_operator, loss_fn, params)
-  if not ok then
-    if method == "auto" and unsupported(exact) then return fd, {method = "fd", done = nothing} end
-    error(exact, 0)
-  end
-  local how = {method = "exact", done = done}
-  if method == "exact" then return exact, how end
-  local op = exact
-  local function first(v)
-    local first_ok, hv = pcall(exact, v)
-    if first_ok then
-      op = exact
-      return hv
-    end
-    done()
-    if not unsupported(hv) then error(hv, 0) end
-    op, how.method, how.done = fd, "fd", nothing
-    return fd(v)
-  end
-  op = first
-  return function(v) return op(v) end, how
+  if ok then return exact, {method = "exact", done = done} end
+  if method == "auto" and unsupported(exact) then return fd, {method = "fd", done = function() end} end
+  error(exact, 0)
 end
 
 local function hvp_flat(loss_fn, params, v, opts)

@@ -12,6 +12,7 @@
 local tensor = require "entro.tensor"
 local util = require "entro.util"
 local curvature = require "entro.diag.curvature"
+local balance = require "entro.diag.balance"
 
 local M = {}
 
@@ -164,7 +165,7 @@ function M.expected_balance(net, loss_fn, X, Y, opts)
         local a, b = gin:matmul(gin:t()), gout:t():matmul(gout)
         local ea = a + ((deltas[l] * hsq[l]):t():matmul(deltas[l]) * (1 / n) - a) * (1 / B)
         local eb = b + ((hid * dsq[l + 1]):t():matmul(hid) * (1 / n) - b) * (1 / B)
-        r.matrix_residual[l] = (ea - eb):norm() / (ea:norm() + eb:norm())
+        r.matrix_residual[l] = balance.matrix_residual(ea, eb)
       end
     end
     r.max_ratio = max_ratio
