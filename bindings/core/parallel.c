@@ -5,7 +5,7 @@
  * Kernels come in quick succession (a training step or a backward pass is dozens of them,
  * tens to hundreds of microseconds apart) and waking a sleeping thread costs tens of
  * microseconds on a virtual machine, so the spin pays (measured: a 0.1 ms spin left the
- * mid MLP step 5-10 % slower than 1 ms); OpenBLAS's own threads spin for 0.1 s. OpenBLAS
+ * mid MLP step about 5 % slower than 1 ms); OpenBLAS's own threads spin for 0.1 s. OpenBLAS
  * runs single-threaded inside this pool (matmul.c), so no other threads spin for the cores. A job is one call of entro_parallel_for; calls come from the one
  * thread that runs Lua, so one job is in flight at a time. */
 #include <pthread.h>
