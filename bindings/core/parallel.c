@@ -6,8 +6,10 @@
  * tens to hundreds of microseconds apart) and waking a sleeping thread costs tens of
  * microseconds on a virtual machine, so the spin pays (measured: a 0.1 ms spin left the
  * mid MLP step about 5 % slower than 1 ms); OpenBLAS's own threads spin for 0.1 s. OpenBLAS
- * runs single-threaded inside this pool (matmul.c), so no other threads spin for the cores. A job is one call of entro_parallel_for; calls come from the one
- * thread that runs Lua, so one job is in flight at a time. */
+ * runs single-threaded inside this pool (matmul.c), so no other threads spin for the cores.
+ * The spin yields the CPU at each turn. A job is one call of entro_parallel_for; calls come
+ * from the one thread that runs Lua, so one job is in flight at a time, and every worker
+ * answers every job. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
